@@ -1,0 +1,45 @@
+# wi: the two commands of the quickstart are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CONFIG ?= configs/paper.yaml
+
+.PHONY: demo test test-slow bench lint venv venv-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# runtime + plotting extras
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[plot]"
+	touch $@
+
+# runtime + test extras (pins numpy<2.4 for Brian2, see pyproject.toml)
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,plot]"
+	touch $@ $(VENV)/.installed
+
+venv: $(VENV)/.installed
+venv-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(BIN)/wi run $(CONFIG) -o runs/demo.h5 --force --set duration_ms=60000
+	$(BIN)/wi show runs/demo.h5
+	@echo "results: runs/demo.h5"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 -q
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check wi tests benchmarks
+	$(BIN)/ruff format --check wi tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

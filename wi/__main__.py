@@ -1,0 +1,3 @@
+from wi.cli import main
+
+main()

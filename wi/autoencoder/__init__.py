@@ -1,0 +1,1 @@
+"""Adaptive recurrent spiking autoencoder (Gutierrez & Denève, eLife 2019)."""

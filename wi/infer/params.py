@@ -1,0 +1,88 @@
+"""Hyperparameters of the inference methods (config section ``infer``).
+
+Defaults are the paper's values (reference/weight-inference.md). Units are in key names.
+This module must not import ``wi.config`` (it is imported by it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from wi.section import Section
+
+
+class STDWIParams(Section):
+    """Spike-timing-dependent weight inference."""
+
+    learning_rate: float = Field(1.0e-4, gt=0)
+    a_fast: float = Field(1.0, gt=0)
+    tau_fast_ms: float = Field(20.0, gt=0)
+    tau_slow_ms: float = Field(200.0, gt=0)
+    decay: float = Field(0.1, ge=0)
+    trace: Literal["all_to_all", "nearest"] = "all_to_all"
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self):
+        if self.tau_fast_ms >= self.tau_slow_ms:
+            raise ValueError("tau_fast_ms must be smaller than tau_slow_ms")
+        return self
+
+
+class AkroutParams(Section):
+    """Rate-based Akrout et al. (2019) method on per-stimulus spike counts."""
+
+    learning_rate: float = Field(1.0e-4, gt=0)
+    stimulus_ms: float = Field(100.0, gt=0)
+    batch_stimuli: int = Field(100, ge=1)
+    decay: float = Field(0.2, ge=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    clip: tuple[float, float] | None = None
+
+
+class RDDParams(Section):
+    """Regression-discontinuity design (Guerguiev et al. 2019)."""
+
+    learning_rate: float = Field(1.0e-4, gt=0)
+    alpha: float = Field(0.025, gt=0)
+    window_ms: float = Field(35.0, gt=0)
+    max_u: float = Field(10.0, gt=0)
+
+
+class BayesParams(Section):
+    """Bayesian hitting-time estimator for Wiener-process neurons.
+
+    ``drift_per_ms``/``diffusion_per_ms``/``threshold`` default to the values of the run's own
+    config when it is a ``wiener`` run; set them for external data.
+    """
+
+    drift_per_ms: float | None = None
+    diffusion_per_ms: float | None = Field(None, gt=0)
+    threshold: float | None = None
+    variance_bound: float = Field(0.0, ge=0)
+    prior_variance: float | None = Field(None, gt=0)
+
+
+class Methods(Section):
+    """Which methods run and with which hyperparameters. A method absent here does not run in
+    ``wi run``; ``wi infer --method X`` runs X with the parameters given here or its defaults."""
+
+    stdwi: STDWIParams | None = None
+    akrout: AkroutParams | None = None
+    rdd: RDDParams | None = None
+    bayes: BayesParams | None = None
+
+
+class InitialGuess(Section):
+    """Initial estimate shared by all methods: ``scale * (U(0,1) - 0.5)``, its own seed."""
+
+    scale: float = Field(0.001, ge=0)
+    seed: int = Field(42, ge=0)
+
+
+class InferConfig(Section):
+    check_interval_ms: float = Field(1000.0, gt=0)
+    initial_guess: InitialGuess = InitialGuess()
+    methods: Methods = Methods()
