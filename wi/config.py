@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,29 @@ from wi.infer.params import InferConfig
 from wi.section import RunBase, Section
 
 KINDS = ("lif_feedforward", "wiener", "autoencoder")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that also reads ``1e-3`` (no dot) as a float, as scientists write it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    """Parse YAML text with :class:`_Loader`."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class ConfigWarning(UserWarning):
@@ -108,7 +132,11 @@ class Weights(Section):
 
 
 def _default_methods(kind: str) -> dict:
-    return {"stdwi": {}, "akrout": {}, "rdd": {}} if kind == "lif_feedforward" else {"bayes": {}, "stdwi": {}}
+    return (
+        {"stdwi": {}, "akrout": {}, "rdd": {}}
+        if kind == "lif_feedforward"
+        else {"bayes": {}, "stdwi": {}}
+    )
 
 
 class _WithInfer(RunBase):
@@ -120,7 +148,10 @@ class _WithInfer(RunBase):
             if infer is None:
                 infer = {}
             if isinstance(infer, dict) and infer.get("methods") is None:
-                data = {**data, "infer": {**infer, "methods": _default_methods(data.get("kind", ""))}}
+                data = {
+                    **data,
+                    "infer": {**infer, "methods": _default_methods(data.get("kind", ""))},
+                }
         return data
 
 
@@ -201,7 +232,9 @@ class WienerConfig(_WithInfer):
 
     def suspicious(self) -> list[str]:
         p = self.input.rate_hz * self.timestep_ms / 1000.0
-        return [f"input.rate_hz * timestep_ms = {p:.3g}: use a smaller timestep_ms"] if p > 0.1 else []
+        return (
+            [f"input.rate_hz * timestep_ms = {p:.3g}: use a smaller timestep_ms"] if p > 0.1 else []
+        )
 
 
 MODELS: dict[str, type[RunBase]] = {
@@ -221,7 +254,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"expected key.path=value, got {item!r}", file="--set")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+            out[key.strip()] = yaml_load(value) if value.strip() else None
         except yaml.YAMLError as exc:
             raise UserError(f"value is not valid YAML: {exc}", file="--set", key=key) from None
     return out
@@ -264,10 +297,12 @@ def read_raw(path: str | os.PathLike) -> dict:
         try:
             text = path.read_text()
         except UnicodeDecodeError:
-            raise UserError("not a text file (expected YAML or an HDF5 run file)", file=path) from None
+            raise UserError(
+                "not a text file (expected YAML or an HDF5 run file)", file=path
+            ) from None
         source = str(path)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -280,7 +315,9 @@ def read_raw(path: str | os.PathLike) -> dict:
     return raw
 
 
-def validate(raw: dict, source: str | os.PathLike = "<config>", overrides: dict | None = None) -> Config:
+def validate(
+    raw: dict, source: str | os.PathLike = "<config>", overrides: dict | None = None
+) -> Config:
     """Validate a raw mapping (after ``overrides``) into a config model, or raise UserError."""
     overrides = overrides or {}
     data = apply_overrides(raw, overrides)

@@ -13,7 +13,9 @@ import os
 class UserError(Exception):
     """Bad input from the user (config, data file, command line). Exit code 2."""
 
-    def __init__(self, message: str, *, file: str | os.PathLike | None = None, key: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | os.PathLike | None = None, key: str | None = None
+    ):
         self.message = message
         self.file = None if file is None else str(file)
         self.key = key

@@ -1,4 +1,4 @@
-"""Progress display: a rich bar on a terminal, silence with --quiet or when stdout is not a TTY."""
+"""Progress display: a rich bar on a terminal; silent with ``--quiet`` or when stdout is not a TTY."""
 
 from __future__ import annotations
 
@@ -7,20 +7,30 @@ import sys
 
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+
+class _Rate(ProgressColumn):
+    """Units per wall second, e.g. simulated seconds per second."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.1f} {self.unit}/s", style="cyan")
 
 
 class _Silent:
     def advance(self, amount: float = 1.0) -> None:
-        pass
-
-    def update(self, completed: float) -> None:
         pass
 
 
@@ -31,17 +41,15 @@ class _Bar:
     def advance(self, amount: float = 1.0) -> None:
         self._p.advance(self._t, amount)
 
-    def update(self, completed: float) -> None:
-        self._p.update(self._t, completed=completed)
-
 
 def enabled(quiet: bool) -> bool:
+    """A bar is shown only on a terminal and without --quiet."""
     return not quiet and sys.stdout.isatty()
 
 
 @contextlib.contextmanager
-def progress(description: str, total: float, *, quiet: bool = False, unit: str = "s"):
-    """A progress tracker over ``total`` units (e.g. simulated seconds): ``p.advance(x)``."""
+def progress(description: str, total: float, *, quiet: bool = False, unit: str = "sim s"):
+    """Track progress over ``total`` units (default: simulated seconds): ``bar.advance(x)``."""
     if not enabled(quiet):
         yield _Silent()
         return
@@ -49,13 +57,11 @@ def progress(description: str, total: float, *, quiet: bool = False, unit: str =
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:.1f}/{task.total:.1f} " + unit),
-        TextColumn("[dim]{task.speed}" if False else ""),
+        TextColumn("{task.completed:,.1f}/{task.total:,.1f} " + unit),
+        _Rate(unit),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
     ]
-    if unit == "":
-        columns[3] = MofNCompleteColumn()
-    with Progress(*columns, transient=False) as p:
+    with Progress(*columns) as p:
         yield _Bar(p, p.add_task(description, total=total))

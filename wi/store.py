@@ -168,12 +168,12 @@ class _EventSpool:
 class RunWriter:
     """Write one run file. Use as a context manager::
 
-        with RunWriter(path, config_yaml=..., attrs=..., command=...) as w:
-            w.add_population("input", 100, voltages=("voltage",))
-            w.write_weights("input_output", W)
-            for chunk in protocol.chunks():
-                w.append(chunk)
-        # renamed into place, status="complete"
+    with RunWriter(path, config_yaml=..., attrs=..., command=...) as w:
+        w.add_population("input", 100, voltages=("voltage",))
+        w.write_weights("input_output", W)
+        for chunk in protocol.chunks():
+            w.append(chunk)
+    # renamed into place, status="complete"
     """
 
     def __init__(
@@ -267,9 +267,13 @@ class RunWriter:
                 ds.attrs["timestep_ms"] = self.attrs.get("timestep_ms", np.nan)
                 self._voltages[name][v] = ds
 
-    def write_weights(self, projection: str, weights: np.ndarray, attrs: dict | None = None) -> None:
+    def write_weights(
+        self, projection: str, weights: np.ndarray, attrs: dict | None = None
+    ) -> None:
         """True weights of a projection, shape (n_post, n_pre)."""
-        ds = self.h5.create_dataset(f"network/{projection}/weights", data=np.asarray(weights, np.float64))
+        ds = self.h5.create_dataset(
+            f"network/{projection}/weights", data=np.asarray(weights, np.float64)
+        )
         for k, v in (attrs or {}).items():
             ds.attrs[k] = v
 
@@ -297,7 +301,9 @@ def read_config_attr(path: str | os.PathLike) -> str:
     with open_run(path) as run:
         cfg = run.attrs.get("config")
         if cfg is None:
-            raise UserError("no config attribute (not written by wi?)", file=path, key="/ attrs config")
+            raise UserError(
+                "no config attribute (not written by wi?)", file=path, key="/ attrs config"
+            )
         return cfg
 
 
@@ -318,7 +324,9 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
     try:
         schema = _attr_str(h5.attrs.get("schema"))
         if schema != SCHEMA:
-            raise UserError(f"schema is {schema!r}, expected {SCHEMA!r}", file=path, key="/ attrs schema")
+            raise UserError(
+                f"schema is {schema!r}, expected {SCHEMA!r}", file=path, key="/ attrs schema"
+            )
         version = h5.attrs.get("schema_version")
         if version is None or int(version) > SCHEMA_VERSION:
             raise UserError(
@@ -328,7 +336,9 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
             )
         status = _attr_str(h5.attrs.get("status", "complete"))
         if require_complete and status != "complete":
-            raise UserError(f"status is {status!r}: the run did not finish", file=path, key="/ attrs status")
+            raise UserError(
+                f"status is {status!r}: the run did not finish", file=path, key="/ attrs status"
+            )
         for key in ("timestep_ms", "duration_ms"):
             if key not in h5.attrs:
                 raise UserError("missing root attribute", file=path, key=f"/ attrs {key}")
@@ -362,7 +372,9 @@ class RunFile:
 
     @property
     def attrs(self) -> dict:
-        return {k: (_attr_str(v) if isinstance(v, bytes | str) else v) for k, v in self.h5.attrs.items()}
+        return {
+            k: (_attr_str(v) if isinstance(v, bytes | str) else v) for k, v in self.h5.attrs.items()
+        }
 
     @property
     def timestep_ms(self) -> float:
@@ -426,10 +438,14 @@ class RunFile:
                 key=f"/populations/{pop}/spike_times_index",
             )
         if not np.all(np.isfinite(times)):
-            raise UserError("spike times are not finite", file=self.path, key=f"/populations/{pop}/spike_times")
+            raise UserError(
+                "spike times are not finite", file=self.path, key=f"/populations/{pop}/spike_times"
+            )
         counts = np.diff(np.concatenate([[0], ends]))
         if np.any(counts < 0):
-            raise UserError("end offsets decrease", file=self.path, key=f"/populations/{pop}/spike_times_index")
+            raise UserError(
+                "end offsets decrease", file=self.path, key=f"/populations/{pop}/spike_times_index"
+            )
         neurons = np.repeat(np.arange(len(ends), dtype=np.int32), counts)
         steps = ms_to_steps(times, self.timestep_ms)
         order = np.lexsort((neurons, steps))

@@ -1,0 +1,204 @@
+"""Readers shared by ``wi plot`` and ``wi show``: they read only what is drawn or printed.
+
+A 4000 s run holds ~20 M spikes; nothing here loads a whole ``spike_times`` dataset. Firing
+rates come from ``spike_times_index`` alone (count_i = end_i - end_{i-1}, rate = count /
+duration); rasters read, per neuron, a prefix of its train that grows geometrically until it
+passes the time window (spike trains are sorted per neuron).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+import yaml
+
+from wi.errors import UserError
+
+_FIRST_READ = 64  # minimum elements per prefix read
+
+
+def attr_str(v) -> str | None:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v.item()
+    return None if v is None else str(v)
+
+
+def run_config(h5: h5py.File) -> dict:
+    """The resolved config stored in the root attribute ``config`` (empty dict if absent/bad)."""
+    text = attr_str(h5.attrs.get("config"))
+    if not text:
+        return {}
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def find_key(tree, key: str):
+    """First value of ``key`` in a nested dict (depth first), or None."""
+    if isinstance(tree, dict):
+        if key in tree:
+            return tree[key]
+        for v in tree.values():
+            found = find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def observation_noise(cfg: dict) -> dict[str, float]:
+    """The non-zero observation-noise settings of a run config (empty = clean data)."""
+    noise = cfg.get("observation_noise") or {}
+    if not isinstance(noise, dict):
+        return {}
+    out = {}
+    for k, v in noise.items():
+        try:
+            if float(v) != 0.0:
+                out[k] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+# ----------------------------------------------------------------------------- populations
+def populations(h5: h5py.File) -> list[str]:
+    """Populations with spike data, in the protocol's order (stimulus, input, output, others)."""
+    if "populations" not in h5:
+        return []
+    names = [
+        p
+        for p in h5["populations"]
+        if isinstance(h5["populations"][p], h5py.Group) and "spike_times_index" in h5["populations"][p]
+    ]
+    order = {"stimulus": 0, "input": 1, "output": 2}
+    return sorted(names, key=lambda p: (order.get(p, 3), p))
+
+
+def spike_ends(h5: h5py.File, pop: str) -> np.ndarray:
+    """``spike_times_index`` (END offsets, int64), checked to be non-decreasing."""
+    key = f"populations/{pop}/spike_times_index"
+    ends = np.asarray(h5[key][()], dtype=np.int64).reshape(-1)
+    if len(ends) and (ends[0] < 0 or np.any(np.diff(ends) < 0)):
+        raise UserError("end offsets decrease", file=h5.filename, key=f"/{key}")
+    return ends
+
+
+def rates_hz(h5: h5py.File, pop: str, duration_ms: float) -> np.ndarray:
+    """Mean firing rate of each neuron (Hz) = spike count / duration, from the index only."""
+    ends = spike_ends(h5, pop)
+    counts = np.diff(ends, prepend=0)
+    return counts / (duration_ms / 1000.0)
+
+
+def first_spikes(
+    h5: h5py.File, pop: str, t_max_ms: float, duration_ms: float, max_neurons: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Spikes before ``t_max_ms`` of the first ``max_neurons`` neurons of ``pop``.
+
+    Returns ``(times_ms, neuron_index, n_neurons_shown)``. Reads per neuron a prefix of its
+    train: first about 1.5x the count expected from its mean rate, doubled until the last value
+    read is >= ``t_max_ms`` or the train ends. Cost O(spikes shown), not O(spikes stored).
+    """
+    ends = spike_ends(h5, pop)
+    ds = h5[f"populations/{pop}/spike_times"]
+    n = len(ends) if max_neurons is None else min(len(ends), max_neurons)
+    if n and ends[n - 1] > ds.shape[0]:
+        raise UserError(
+            "index points past the end of spike_times",
+            file=h5.filename,
+            key=f"/populations/{pop}/spike_times_index",
+        )
+    frac = min(1.0, t_max_ms / duration_ms) if duration_ms > 0 else 1.0
+    times, neurons = [], []
+    start = 0
+    for i in range(n):
+        stop = int(ends[i])
+        count = stop - start
+        want = min(count, max(_FIRST_READ, int(1.5 * count * frac) + 1))
+        while True:
+            block = ds[start : start + want] if want else np.empty(0)
+            if want >= count or block[-1] >= t_max_ms:
+                break
+            want = min(count, 2 * want)
+        block = block[: np.searchsorted(block, t_max_ms, side="left")]
+        times.append(np.asarray(block, np.float64))
+        neurons.append(np.full(len(block), i, np.int64))
+        start = stop
+    if not times:
+        return np.empty(0), np.empty(0, np.int64), 0
+    return np.concatenate(times), np.concatenate(neurons), n
+
+
+# ----------------------------------------------------------------------------- inference
+@dataclass
+class MethodResult:
+    """One ``/inference/<method>`` group: history times, metrics, attrs; weights read lazily."""
+
+    name: str
+    time_ms: np.ndarray
+    metrics: dict[str, np.ndarray]
+    attrs: dict = field(default_factory=dict)
+    group: h5py.Group | None = None
+
+    @property
+    def projection(self) -> str:
+        return str(self.attrs.get("projection") or "input_output")
+
+    def final_weights(self) -> np.ndarray:
+        """The estimate after all the data: the LAST history row (n_post, n_pre)."""
+        return np.asarray(self.group["weights"][-1], np.float64)
+
+    @property
+    def n_checks(self) -> int:
+        return int(self.group["weights"].shape[0])
+
+    def final(self, metric: str) -> float:
+        v = self.metrics.get(metric)
+        return float(v[-1]) if v is not None and len(v) else float("nan")
+
+
+def inference_results(h5: h5py.File) -> list[MethodResult]:
+    """Every ``/inference/<method>`` group in file order (checked against the layout)."""
+    if "inference" not in h5:
+        return []
+    out = []
+    for name, g in h5["inference"].items():
+        if not isinstance(g, h5py.Group):
+            continue
+        for d in ("weights", "time_ms"):
+            if d not in g:
+                raise UserError("dataset missing", file=h5.filename, key=f"/inference/{name}/{d}")
+        w = g["weights"]
+        t = np.asarray(g["time_ms"][()], np.float64)
+        if w.ndim != 3 or w.shape[0] != len(t):
+            raise UserError(
+                f"weights shape {w.shape} does not match time_ms {t.shape} "
+                "(expected (n_checks, n_post, n_pre))",
+                file=h5.filename,
+                key=f"/inference/{name}/weights",
+            )
+        metrics = {}
+        if "metrics" in g:
+            for m, ds in g["metrics"].items():
+                metrics[m] = np.asarray(ds[()], np.float64)
+        attrs = {k: (attr_str(v) if isinstance(v, bytes | str) else v) for k, v in g.attrs.items()}
+        out.append(MethodResult(name, t, metrics, attrs, g))
+    return out
+
+
+def time_to_r90_ms(res: MethodResult) -> float:
+    """Attr ``time_to_r90_ms`` if stored, else the first history time with r >= 0.9 (NaN: never)."""
+    v = res.attrs.get("time_to_r90_ms")
+    if v is not None:
+        return float(v)
+    r = res.metrics.get("pearson_r")
+    if r is None:
+        return float("nan")
+    hit = np.flatnonzero(r >= 0.9)
+    return float(res.time_ms[hit[0]]) if len(hit) else float("nan")
