@@ -211,8 +211,10 @@ class AutoencoderConfig(RunBase):
     def _consistent(self):
         s, n_dims = self.stimulus, self.network.n_dims
         if s.end_ms > self.duration_ms + 1e-9:
+            where = "stimulus.stop_ms" if s.segments is None else "stimulus.segments"
             raise ValueError(
-                f"stimulus: window ends at {s.end_ms:g} ms, after the run ({self.duration_ms:g} ms)"
+                f"{where}: the stimulus ends at {s.end_ms:g} ms, after the run "
+                f"(duration_ms = {self.duration_ms:g})"
             )
         items = [("stimulus", s)] + [
             (f"stimulus.segments.{i}", seg) for i, seg in enumerate(s.segments or [])
