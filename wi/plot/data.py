@@ -74,7 +74,8 @@ def populations(h5: h5py.File) -> list[str]:
     names = [
         p
         for p in h5["populations"]
-        if isinstance(h5["populations"][p], h5py.Group) and "spike_times_index" in h5["populations"][p]
+        if isinstance(h5["populations"][p], h5py.Group)
+        and "spike_times_index" in h5["populations"][p]
     ]
     order = {"stimulus": 0, "input": 1, "output": 2}
     return sorted(names, key=lambda p: (order.get(p, 3), p))
@@ -189,7 +190,16 @@ def inference_results(h5: h5py.File) -> list[MethodResult]:
                 metrics[m] = np.asarray(ds[()], np.float64)
         attrs = {k: (attr_str(v) if isinstance(v, bytes | str) else v) for k, v in g.attrs.items()}
         out.append(MethodResult(name, t, metrics, attrs, g))
-    return out
+    return sorted(out, key=lambda r: _method_order(r.name))
+
+
+def _method_order(name: str) -> tuple:
+    """stdwi, akrout, rdd, bayes, then others; each clean variant before its noisy one."""
+    from wi.plot.style import METHOD_COLOURS, base_method, is_noisy
+
+    known = list(METHOD_COLOURS)
+    base = base_method(name)
+    return (known.index(base) if base in known else len(known), base, is_noisy(name), name)
 
 
 def time_to_r90_ms(res: MethodResult) -> float:

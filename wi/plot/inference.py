@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 import h5py
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from wi.plot import data
 from wi.plot.style import (
+    OUTSIDE,
     POPULATION_COLOURS,
     is_noisy,
     method_colour,
@@ -35,14 +37,28 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_ms: float):
     """Spike raster, one panel per population: ``(name, times_ms, neuron, n_shown, n_total)``."""
     heights = [max(1.0, min(3.0, n / 40)) for _, _, _, n, _ in pops]
-    fig, axes = new_figure(7.0, 1.2 + 1.1 * sum(heights), len(pops), 1, sharex=True,
-                           gridspec_kw={"height_ratios": heights})
+    fig, axes = new_figure(
+        7.0,
+        1.0 + 0.9 * sum(heights),
+        len(pops),
+        1,
+        sharex=True,
+        gridspec_kw={"height_ratios": heights},
+    )
     for ax, (name, t, i, n_shown, n_total) in zip(axes[:, 0], pops, strict=True):
-        ax.scatter(t, i, s=4 if n_shown > 50 else 9, marker="|", linewidths=0.7,
-                   color=POPULATION_COLOURS.get(name, "k"), rasterized=len(t) > 5000)
+        ax.scatter(
+            t,
+            i,
+            s=4 if n_shown > 50 else 9,
+            marker="|",
+            linewidths=0.7,
+            color=POPULATION_COLOURS.get(name, "k"),
+            rasterized=len(t) > 5000,
+        )
         ax.set_ylim(-0.5, max(n_shown, 1) - 0.5)
         shown = f" (first {n_shown} of {n_total})" if n_shown < n_total else ""
         ax.set_ylabel(f"{name}\nneuron{shown}")
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     axes[-1, 0].set_xlim(0, t_max_ms)
     axes[-1, 0].set_xlabel("time (ms)")
     fig.suptitle(f"Spikes in the first {t_max_ms / 1000:g} s")
@@ -51,48 +67,76 @@ def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_m
 
 def fig_rates(pops: list[tuple[str, np.ndarray]]):
     """Histogram of per-neuron mean firing rates (Hz), one panel per population."""
-    fig, axes = new_figure(3.0 * len(pops), 2.8, 1, len(pops))
+    fig, axes = new_figure(3.6 * len(pops), 2.8, 1, len(pops))
     for ax, (name, rates) in zip(axes[0], pops, strict=True):
         bins = min(30, max(5, int(np.sqrt(len(rates))) + 1))
-        ax.hist(rates, bins=bins, color=POPULATION_COLOURS.get(name, "0.4"), edgecolor="white",
-                linewidth=0.5)
-        ax.set_title(f"{name} (n = {len(rates)})")
+        ax.hist(
+            rates,
+            bins=bins,
+            color=POPULATION_COLOURS.get(name, "0.4"),
+            edgecolor="white",
+            linewidth=0.5,
+        )
+        ax.set_title(f"{name}: {len(rates)} neurons, mean {rates.mean():.3g} Hz (dashed)")
         ax.set_xlabel("firing rate (Hz)")
-        ax.axvline(rates.mean(), color="k", ls="--", lw=1, label=f"mean {rates.mean():.3g} Hz")
-        ax.legend(loc="upper right")
+        ax.axvline(rates.mean(), color="k", ls="--", lw=1, label="mean")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("neurons")
     return fig
 
 
+def ls_scale(estimate: np.ndarray, truth: np.ndarray) -> float:
+    """Least-squares scale a = <g, w> / <g, g> mapping an estimate g onto the true weights w
+    (the convention of the ``rmse_scaled`` metric); 1 when g is all zero. Inferred weights are
+    in arbitrary units (learning rate x data), so they are compared with the truth as a g."""
+    gg = float(estimate.ravel() @ estimate.ravel())
+    return float(estimate.ravel() @ truth.ravel()) / gg if gg > 0 else 1.0
+
+
 def fig_scatter(true_w: np.ndarray, estimates: dict[str, np.ndarray], one_to_one: bool = False):
-    """True (x) vs inferred (y) final weights per method, identity line, Pearson r in legend.
-    ``one_to_one``: only the diagonal (Wiener protocol: pair i's weight)."""
+    """True (x) vs inferred (y, times its least-squares scale a) final weights per method, with
+    the identity line and Pearson r in the legend. ``one_to_one``: only the diagonal (Wiener
+    protocol: pair i's weight)."""
     n = len(estimates)
-    ncols = min(n, 3)
+    ncols = min(n, 4)
     nrows = -(-n // ncols)
-    fig, axes = new_figure(3.3 * ncols, 3.2 * nrows, nrows, ncols)
+    fig, axes = new_figure(3.3 * ncols, 3.3 * nrows, nrows, ncols)
     x = np.diagonal(true_w) if one_to_one else true_w.ravel()
+    lims = []
     for k, (name, est) in enumerate(estimates.items()):
         ax = axes[k // ncols, k % ncols]
-        y = np.diagonal(est) if one_to_one else est.ravel()
-        r = _pearson(x, y)
-        ax.scatter(x, y, s=8, alpha=0.6, color=method_colour(name), edgecolors="none",
-                   label=f"r = {r:.3f}", rasterized=len(x) > 5000)
-        lo = float(min(x.min(), y.min()))
-        hi = float(max(x.max(), y.max()))
-        ax.plot([lo, hi], [lo, hi], color="k", lw=0.9, ls="--", label="identity")
-        xx = x @ x
-        if xx > 0:  # least-squares scale through the origin (the rmse_scaled convention)
-            slope = float(x @ y / xx)
-            ax.plot([x.min(), x.max()], [slope * x.min(), slope * x.max()], color="0.5",
-                    lw=0.9, ls=":", label=f"fit, slope {slope:.3g}")
-        ax.set_title(method_label(name))
+        g = np.diagonal(est) if one_to_one else est.ravel()
+        a = ls_scale(g, x)
+        y = a * g
+        ax.scatter(
+            x,
+            y,
+            s=8,
+            alpha=0.6,
+            color=method_colour(name),
+            edgecolors="none",
+            label=f"r = {_pearson(x, g):.3f}",
+            rasterized=len(x) > 5000,
+        )
+        lims.append((float(min(x.min(), y.min())), float(max(x.max(), y.max()))))
+        ax.plot(lims[-1], lims[-1], color="k", lw=0.9, ls="--", label="identity")
+        ax.set_title(f"{method_label(name)} (a = {a:.3g})")
         ax.set_xlabel("true weight")
-        ax.set_ylabel("inferred weight")
+        ax.set_ylabel("a × inferred weight")
         ax.legend(loc="upper left")
-    for k in range(n, nrows * ncols):
-        axes[k // ncols, k % ncols].set_visible(False)
-    fig.suptitle("Final estimates" + (" (one-to-one pairs)" if one_to_one else ""))
+    lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
+    pad = 0.05 * (hi - lo or 1.0)
+    for k in range(nrows * ncols):
+        ax = axes[k // ncols, k % ncols]
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        ax.set_xlim(lo - pad, hi + pad)  # same square frame in every panel
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal")
+    fig.suptitle(
+        "Final estimates, least-squares scaled" + (" (one-to-one pairs)" if one_to_one else "")
+    )
     return fig
 
 
@@ -104,8 +148,13 @@ def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None 
     for ax, m in zip(axes[0], metrics, strict=True):
         for res in results:
             if m in res.metrics:
-                ax.plot(res.time_ms / 1000.0, res.metrics[m], color=method_colour(res.name),
-                        ls="--" if is_noisy(res.name) else "-", label=method_label(res.name))
+                ax.plot(
+                    res.time_ms / 1000.0,
+                    res.metrics[m],
+                    color=method_colour(res.name),
+                    ls="--" if is_noisy(res.name) else "-",
+                    label=method_label(res.name),
+                )
         if m == "pearson_r":
             ax.axhline(0.9, color="0.6", lw=0.8, ls=":", label="_r = 0.9")
             ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
@@ -115,9 +164,14 @@ def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None 
         ax.set_xlabel("data time (s)")
         ax.set_ylabel(labels[m])
         ax.set_xlim(left=0)
-        ax.legend(loc="lower right")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6))
     if noise:
-        fig.suptitle("With observation noise: " + ", ".join(f"{k} = {v:g}" for k, v in noise.items()))
+        what = ", ".join(f"{k} = {v:g}" for k, v in noise.items())
+        if any(is_noisy(r.name) for r in results):
+            fig.suptitle(f"Dashed: noisy observations ({what})")
+        else:
+            fig.suptitle(f"With observation noise: {what}")
     return fig
 
 
@@ -127,34 +181,50 @@ def fig_noise(pairs: list[tuple[data.MethodResult, data.MethodResult]]):
     ax = axes[0, 0]
     for clean, noisy in pairs:
         for res, ls in ((clean, "-"), (noisy, "--")):
-            ax.plot(res.time_ms / 1000.0, res.metrics["pearson_r"], color=method_colour(res.name),
-                    ls=ls, label=method_label(res.name))
+            ax.plot(
+                res.time_ms / 1000.0,
+                res.metrics["pearson_r"],
+                color=method_colour(res.name),
+                ls=ls,
+                label=method_label(res.name),
+            )
     ax.set_xlabel("data time (s)")
     ax.set_ylabel("Pearson r (true vs inferred)")
     ax.set_xlim(left=0)
     ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
-    ax.legend(loc="lower right", ncols=2)
+    ax.legend(**OUTSIDE)
     ax.set_title("Clean (solid) vs noisy observations (dashed)")
     return fig
 
 
 def fig_heatmaps(true_w: np.ndarray | None, estimates: dict[str, np.ndarray]):
-    """True and final inferred matrices (post x pre), one diverging scale centred at 0."""
-    mats = ([("true", true_w)] if true_w is not None else []) + [
-        (method_label(k), v) for k, v in estimates.items()
-    ]
+    """True and final inferred matrices (post x pre) on one diverging scale centred at 0.
+    With the truth known, each estimate is shown times its least-squares scale a (see
+    :func:`ls_scale`); without it, each matrix is divided by its largest |value|."""
+    mats = [("true", true_w)] if true_w is not None else []
+    for k, v in estimates.items():
+        if true_w is not None:
+            a = ls_scale(v, true_w)
+            mats.append((f"{method_label(k)} (× a = {a:.3g})", a * v))
+        else:
+            m = float(np.abs(v).max()) or 1.0
+            mats.append((f"{method_label(k)} (/ {m:.3g})", v / m))
     vmax = max(float(np.nanmax(np.abs(m))) for _, m in mats) or 1.0
     n_post, n_pre = mats[0][1].shape
     h = max(0.9, min(3.0, 6.0 * n_post / n_pre))
     fig, axes = new_figure(7.5, 0.9 + (h + 0.45) * len(mats), len(mats), 1, sharex=True)
     im = None
     for ax, (label, m) in zip(axes[:, 0], mats, strict=True):
-        im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto",
-                       interpolation="nearest")
+        im = ax.imshow(
+            m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest"
+        )
         ax.set_title(label, loc="left")
         ax.set_ylabel("post neuron")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     axes[-1, 0].set_xlabel("pre neuron")
-    fig.colorbar(im, ax=axes[:, 0].tolist(), label="weight", shrink=0.9)
+    label = "weight" if true_w is not None else "weight / max |weight|"
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label=label, shrink=0.9)
     return fig
 
 
@@ -197,8 +267,12 @@ def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
             return fig_raster(rows, t_max)
 
         out.append(("raster", raster))
-        out.append(("firing_rates", lambda: fig_rates(
-            [(p, data.rates_hz(h5, p, duration_ms)) for p in pops])))
+        out.append(
+            (
+                "firing_rates",
+                lambda: fig_rates([(p, data.rates_hz(h5, p, duration_ms)) for p in pops]),
+            )
+        )
     results = data.inference_results(h5)
     if not results:
         return out
@@ -223,8 +297,9 @@ def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
             return {r.name: r.final_weights() for r in group}
 
         if true_w is not None:
-            out.append((f"weights_scatter{suffix}",
-                        lambda t=true_w, e=ests, o=one: fig_scatter(t, e(), o)))
+            out.append(
+                (f"weights_scatter{suffix}", lambda t=true_w, e=ests, o=one: fig_scatter(t, e(), o))
+            )
         if not one:
             out.append((f"weights_heatmap{suffix}", lambda t=true_w, e=ests: fig_heatmaps(t, e())))
     return out

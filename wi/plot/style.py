@@ -22,6 +22,8 @@ _EXTRA = ["#D55E00", "#56B4E9", "#F0E442", "#000000"]
 POPULATION_COLOURS = {"stimulus": "#7f7f7f", "input": "#0072B2", "output": "#D55E00"}
 GAIN_COLOURS = ("#D55E00", "#0072B2")  # high gain, low gain
 NOISY_SUFFIXES = ("_noisy", "_noise")
+ABOVE = {"loc": "lower center", "bbox_to_anchor": (0.5, 1.0), "ncols": 2}  # over the axes
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}  # legend right of the axes
 
 RC = {
     "font.size": 10,

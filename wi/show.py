@@ -1,0 +1,169 @@
+"""``wi show RUN.h5``: rich tables summarising a run file, reading only what they print.
+
+Tables: the run (root attributes), populations (neurons; firing rates = spike count / duration
+from ``spike_times_index`` alone), true network weights (shape, mean, SD, fraction negative),
+then per inference method the final scores (last history row) or the autoencoder's summary
+metrics (attributes of ``/autoencoder``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from wi.plot import data
+from wi.store import open_run
+
+
+def _num(v, digits: int = 4) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(f):
+        return "-"
+    if f == int(f) and abs(f) < 1e12:
+        return str(int(f))
+    return f"{f:.{digits}g}"
+
+
+def _seconds(ms) -> str:
+    f = float(ms)
+    return "never" if math.isnan(f) else f"{f / 1000:g} s"
+
+
+def run_table(attrs: dict) -> Table:
+    t = Table(title="run", show_header=False, title_justify="left")
+    t.add_column("key", style="bold")
+    t.add_column("value")
+    rows = [
+        ("kind", attrs.get("kind", "-")),
+        ("seed", _num(attrs.get("seed", "-"))),
+        ("duration", f"{float(attrs['duration_ms']) / 1000:g} s"),
+        ("timestep", f"{float(attrs['timestep_ms']):g} ms"),
+        ("wi version", attrs.get("wi_version", "-")),
+        ("created", attrs.get("created_utc", "-")),
+        ("command", attrs.get("command", "-")),
+        ("status", attrs.get("status", "-")),
+    ]
+    for k, v in rows:
+        t.add_row(k, str(v))
+    return t
+
+
+def population_table(h5, duration_ms: float) -> Table | None:
+    pops = data.populations(h5)
+    if not pops:
+        return None
+    t = Table(title="populations (rate = spikes / duration)", title_justify="left")
+    for c in ("population", "neurons", "spikes", "mean rate (Hz)", "range (Hz)"):
+        t.add_column(c, justify="left" if c == "population" else "right")
+    for p in pops:
+        ends = data.spike_ends(h5, p)
+        rates = data.rates_hz(h5, p, duration_ms)
+        total = int(ends[-1]) if len(ends) else 0
+        if len(rates):
+            mean, rng = f"{rates.mean():.4g}", f"{rates.min():.4g} - {rates.max():.4g}"
+        else:
+            mean, rng = "-", "-"
+        t.add_row(p, str(len(ends)), str(total), mean, rng)
+    return t
+
+
+def weights_table(h5) -> Table | None:
+    if "network" not in h5:
+        return None
+    t = Table(title="network weights (true)", title_justify="left")
+    for c in ("projection", "shape (post, pre)", "mean", "SD", "fraction < 0"):
+        t.add_column(c, justify="left" if c == "projection" else "right")
+    n = 0
+    for proj, g in h5["network"].items():
+        if not hasattr(g, "keys") or "weights" not in g:
+            continue
+        w = np.asarray(g["weights"][()], np.float64)
+        t.add_row(
+            proj,
+            " x ".join(map(str, w.shape)),
+            f"{w.mean():.4g}",
+            f"{w.std():.4g}",
+            f"{np.mean(w < 0):.3f}",
+        )
+        n += 1
+    return t if n else None
+
+
+def inference_table(results: list[data.MethodResult]) -> Table | None:
+    if not results:
+        return None
+    projections = {r.projection for r in results}
+    title = "inference (final estimate = last history row)"
+    if len(projections) == 1:
+        title += f", projection {next(iter(projections))}"
+    t = Table(title=title, title_justify="left")
+    cols = (
+        "method",
+        "projection",
+        "data (s)",
+        "Pearson r",
+        "sign acc.",
+        "cosine",
+        "t(r >= 0.9)",
+        "runtime (s)",
+    )
+    for c in cols:
+        if c == "projection" and len(projections) == 1:
+            continue
+        t.add_column(c, justify="left" if c in ("method", "projection") else "right")
+    for r in results:
+        t.add_row(
+            r.name,
+            *([r.projection] if len(projections) > 1 else []),
+            f"{r.time_ms[-1] / 1000:g}" if len(r.time_ms) else "-",
+            _num(r.final("pearson_r")),
+            _num(r.final("sign_accuracy")),
+            _num(r.final("cosine")),
+            _seconds(data.time_to_r90_ms(r)),
+            _num(r.attrs.get("runtime_s", float("nan")), 3),
+        )
+    return t
+
+
+def autoencoder_table(h5) -> Table | None:
+    if "autoencoder" not in h5:
+        return None
+    ae = h5["autoencoder"]
+    t = Table(title="autoencoder", show_header=False, title_justify="left")
+    t.add_column("metric", style="bold")
+    t.add_column("value", justify="right")
+    for k, v in ae.attrs.items():
+        v = data.attr_str(v) if isinstance(v, bytes | str) else v
+        t.add_row(k, _num(v) if np.ndim(v) == 0 else str(np.asarray(v).tolist()))
+    if "spikes/time_ms" in ae and "n_spikes" not in ae.attrs:
+        t.add_row("n_spikes", str(ae["spikes/time_ms"].shape[0]))
+    if "network/decoder_weights" in ae:
+        t.add_row("neurons x dimensions", " x ".join(map(str, ae["network/decoder_weights"].shape)))
+    for exp, what in (("tuning", "tuning curves"), ("tilt", "tilt curve")):
+        if exp in ae:
+            t.add_row("stored", what)
+    return t
+
+
+def show(path: Path, console: Console) -> None:
+    """Print the run's tables to ``console``. Bad input raises :class:`wi.errors.UserError`."""
+    with open_run(Path(path), require_complete=False) as run:
+        h5 = run.h5
+        attrs = run.attrs
+        console.print(run_table(attrs))
+        duration_ms = float(attrs["duration_ms"])
+        for table in (
+            population_table(h5, duration_ms),
+            weights_table(h5),
+            inference_table(data.inference_results(h5)),
+            autoencoder_table(h5),
+        ):
+            if table is not None:
+                console.print(table)
