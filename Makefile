@@ -23,10 +23,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.installed
 venv-test: $(VENV)/.installed-test
 
+# the main job: 60 s of the paper protocol, simulated and inferred in one pass, then shown and drawn
 demo: $(VENV)/.installed
 	$(BIN)/wi run $(CONFIG) -o runs/demo.h5 --force --set duration_ms=60000
 	$(BIN)/wi show runs/demo.h5
-	@echo "results: runs/demo.h5"
+	$(BIN)/wi plot runs/demo.h5
+	@echo "results: runs/demo.h5 (figures in runs/demo-figures/)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 -q
