@@ -112,20 +112,26 @@ EOF
   echo "export SLURM_CONF=$dir/slurm.conf"
 }
 
-stop_pid() {  # stop_pid PIDFILE NAME
-  local file=$1 name=$2 pid
-  [[ -f $file ]] || return 0
-  pid=$(cat "$file" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local end=$((SECONDS + 10))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name ($pid) did not stop; sending KILL"
-      kill -KILL "$pid" 2>/dev/null || true
+stop_pids() {  # stop_pids PIDFILE...: TERM to all, wait up to 15 s, then KILL what is left
+  local file pid pids=()
+  for file in "$@"; do
+    [[ -f $file ]] || continue
+    pid=$(cat "$file" 2>/dev/null || true)
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  local end=$((SECONDS + 15)) alive
+  while :; do
+    alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    ((${#alive[@]} == 0)) && return 0
+    if ((SECONDS >= end)); then
+      log "pids ${alive[*]} did not stop; sending KILL"
+      kill -KILL "${alive[@]}" 2>/dev/null || true
+      return 0
     fi
-  fi
+    sleep 0.05
+  done
 }
 
 stop() {
@@ -137,9 +143,8 @@ stop() {
   [[ -f $dir/slurm.conf ]] || die "$dir is not a cluster started by slurm-local.sh"
   grep -q '^# written by scripts/slurm-local.sh' "$dir/slurm.conf" ||
     die "$dir/slurm.conf was not written by slurm-local.sh"
-  stop_pid "$dir/pids/slurmd.pid" slurmd
-  stop_pid "$dir/pids/slurmctld.pid" slurmctld
-  stop_pid "$dir/munge/munged.pid" munged
+  stop_pids "$dir/pids/slurmd.pid" "$dir/pids/slurmctld.pid"
+  stop_pids "$dir/munge/munged.pid"  # last: the slurm daemons authenticate through it
   rm -rf "$dir"
   log "stopped; removed $dir"
 }

@@ -45,10 +45,10 @@ Sets = Annotated[
 ]
 Output = Annotated[
     Path | None,
-    typer.Option("-o", "--output", help="Run file to write [default: runs/<stem>-<UTC>.h5]."),
+    typer.Option("-o", "--output", help="Run file to write (default: runs/<stem>-<UTC>.h5)."),
 ]
 RunArg = Annotated[
-    Path | None, typer.Argument(help="Run file [default: the newest complete file in runs/].")
+    Path | None, typer.Argument(help="Run file (default: the newest complete file in runs/).")
 ]
 
 
@@ -67,8 +67,14 @@ def _root(
     """wi: weight-inference experiment runner. Time in ms; outputs are HDF5 run files."""
 
 
+_ARGV: list[str] = []
+
+
 def _command_line() -> str:
-    return " ".join(["wi", *sys.argv[1:]])
+    """The command as typed, stored in every run file's ``command`` attribute."""
+    import shlex
+
+    return shlex.join(["wi", *_ARGV])
 
 
 def _load(config: Path, sets: list[str] | None):
@@ -153,7 +159,7 @@ def run(
     output: Output = None,
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", "-m", help="Method(s) to run [default: the config's]."),
+        typer.Option("--method", "-m", help="Method(s) to run (default: the config's)."),
     ] = None,
     set_: Sets = None,
     force: Force = False,
@@ -180,7 +186,7 @@ def infer(
         typer.Option(
             "--method",
             "-m",
-            help="stdwi | akrout | rdd | bayes (repeatable) [default: all that fit].",
+            help="stdwi | akrout | rdd | bayes (repeatable) (default: all that fit).",
         ),
     ] = None,
     config: Annotated[
@@ -214,7 +220,7 @@ def autoencoder(
     output: Output = None,
     experiment: Annotated[
         str | None,
-        typer.Option("--experiment", "-e", help="single | tuning | tilt [default: the config's]."),
+        typer.Option("--experiment", "-e", help="single | tuning | tilt (default: the config's)."),
     ] = None,
     set_: Sets = None,
     force: Force = False,
@@ -255,11 +261,11 @@ def show(run_file: RunArg = None) -> None:
 def plot(
     run_file: Annotated[
         Path | None,
-        typer.Argument(help="Run file or collected CSV [default: newest run in runs/]."),
+        typer.Argument(help="Run file or collected CSV (default: newest run in runs/)."),
     ] = None,
     outdir: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Figure directory [default: <stem>-figures/]."),
+        typer.Option("-o", "--output", help="Figure directory (default: <stem>-figures/)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="png | pdf | svg")] = "png",
 ) -> None:
@@ -300,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    _ARGV[:] = args
 
     def _warn(message, category, filename, lineno, file=None, line=None):
         err.print(f"warning: {message}", markup=False)

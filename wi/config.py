@@ -333,7 +333,7 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _user_error(exc, model, source, overrides) from None
+        raise user_error(exc, model, source, overrides) from None
 
 
 def load(path: str | os.PathLike, overrides: dict | None = None, *, warn: bool = True) -> Config:
@@ -382,7 +382,8 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _user_error(exc: ValidationError, model, source, overrides: dict) -> UserError:
+def user_error(exc: ValidationError, model, source, overrides: dict) -> UserError:
+    """A pydantic validation error as a one-line UserError naming the key (and a suggestion)."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     key = ".".join(str(p) for p in loc)

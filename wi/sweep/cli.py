@@ -1,0 +1,198 @@
+"""Commands ``wi sweep``, ``wi sweep-task`` (hidden: one point, used by both backends) and
+``wi collect``. :func:`register` adds them to the main Typer app.
+
+Exit codes of ``wi sweep``: 0 when every point that ran finished (or, for SLURM without
+``--wait``, when the job was submitted); 100 + N when N points failed (101 = one failed), capped
+at 125 (the message says "N of M points failed"), so it never looks like 1 (internal error),
+2 (bad input) or 130 (interrupted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from wi.errors import UserError
+
+out = Console(highlight=False, soft_wrap=True)
+FAILED_EXIT_BASE = 100  # exit code 100 + number of failed points
+MAX_EXIT = 125
+
+
+def sweep(
+    sweep_file: Annotated[
+        Path | None, typer.Argument(help="Sweep YAML (base, command, set, grid, slurm).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Sweep directory (default: runs/<name>/).")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="local | slurm")] = "local",
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="local: worker processes (default: CPU count); slurm: tasks at once (%M).",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="slurm: block until every task has finished.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Write the points (and sweep.sbatch) but run nothing."),
+    ] = False,
+    status: Annotated[
+        Path | None,
+        typer.Option("--status", help="Show done/running/failed per point of a sweep directory."),
+    ] = None,
+    slurm_partition: Annotated[str | None, typer.Option("--slurm-partition")] = None,
+    slurm_time: Annotated[
+        str | None, typer.Option("--slurm-time", help="Per task: HH:MM:SS or minutes.")
+    ] = None,
+    slurm_cpus: Annotated[int | None, typer.Option("--slurm-cpus", min=1)] = None,
+    slurm_mem: Annotated[str | None, typer.Option("--slurm-mem", help="Per task, e.g. 2G.")] = None,
+    slurm_account: Annotated[str | None, typer.Option("--slurm-account")] = None,
+    slurm_max_parallel: Annotated[int | None, typer.Option("--slurm-max-parallel", min=1)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter grid locally or as a SLURM array; re-running skips finished points."""
+    from wi.sweep import layout
+    from wi.sweep import status as status_mod
+
+    if status is not None:
+        if sweep_file is not None:
+            raise UserError("give either SWEEP.yaml or --status DIR, not both", file="--status")
+        manifest = layout.read_manifest(status)
+        status_mod.print_status(out, manifest, status_mod.point_states(status, manifest))
+        return
+    if sweep_file is None:
+        raise UserError("missing SWEEP.yaml (or --status DIR)", file="wi sweep")
+    if backend not in ("local", "slurm"):
+        raise UserError(f"unknown backend {backend!r}; one of local, slurm", file="--backend")
+    from wi.sweep.spec import load_sweep
+
+    sw = load_sweep(sweep_file)
+    sweep_dir = (out_dir or layout.default_dir(sw.name)).resolve()
+    if backend == "slurm" and not dry_run:
+        from wi.sweep import slurm
+
+        slurm.require("sbatch")  # before writing anything
+        if wait:
+            slurm.require("squeue")
+    manifest = layout.prepare(sw, sweep_dir)
+    rows = status_mod.point_states(sweep_dir, manifest)
+    todo = [r["index"] for r in rows if r["state"] in ("pending", "failed")]
+    c = status_mod.counts(rows)
+    out.print(
+        f"sweep {sw.name}: {len(rows)} points ({c['done']} done, {c['running'] + c['queued']} "
+        f"running or queued, {len(todo)} to run) in {sweep_dir}"
+    )
+    if backend == "local":
+        _local(sweep_dir, manifest, todo, jobs=jobs, dry_run=dry_run, quiet=quiet)
+    else:
+        options = sw.spec.slurm.model_copy(
+            update={
+                k: v
+                for k, v in {
+                    "partition": slurm_partition,
+                    "time": slurm_time,
+                    "cpus_per_task": slurm_cpus,
+                    "mem": slurm_mem,
+                    "account": slurm_account,
+                    "max_parallel": slurm_max_parallel or jobs,
+                }.items()
+                if v is not None
+            }
+        )
+        _slurm(sweep_dir, manifest, todo, options, wait=wait, dry_run=dry_run, quiet=quiet)
+
+
+def _local(sweep_dir, manifest, todo, *, jobs, dry_run, quiet) -> None:
+    from wi.sweep.local import run_local
+
+    if dry_run or not todo:
+        out.print("dry run: nothing started" if dry_run else "nothing to run")
+        return
+    _, failed = run_local(sweep_dir, manifest, todo, jobs=jobs, quiet=quiet)
+    _finish(sweep_dir, manifest, todo, failed)
+
+
+def _slurm(sweep_dir, manifest, todo, options, *, wait, dry_run, quiet) -> None:
+    from wi.sweep import slurm
+
+    if not todo:
+        out.print("nothing to run")
+        return
+    script = slurm.write_script(sweep_dir, manifest["name"], todo, options)
+    if dry_run:
+        out.print(f"dry run: wrote {script}; submit it with: sbatch {script}")
+        return
+    job = slurm.submit(script, sweep_dir, manifest, todo)
+    out.print(f"submitted SLURM array job {job} ({len(todo)} tasks): {script}")
+    if not wait:
+        out.print(f"follow it with: wi sweep --status {sweep_dir}")
+        return
+    slurm.wait(job, sweep_dir, manifest, todo, quiet=quiet)
+    from wi.sweep.status import point_states
+
+    states = {r["index"]: r["state"] for r in point_states(sweep_dir, manifest)}
+    _finish(sweep_dir, manifest, todo, [i for i in todo if states[i] != "done"])
+
+
+def _finish(sweep_dir, manifest, todo, failed) -> None:
+    """Print the outcome; failures: their log tails, and exit 100 + their number (<= 125)."""
+    from wi.sweep import status as status_mod
+
+    if not failed:
+        out.print(f"all {len(todo)} points finished; collect with: wi collect {sweep_dir}")
+        return
+    rows = [r for r in status_mod.point_states(sweep_dir, manifest) if r["index"] in set(failed)]
+    for r in rows:
+        r["state"] = "failed"
+    status_mod.print_status(out, manifest, rows)
+    out.print(f"{len(failed)} of {len(todo)} points failed; re-run `wi sweep` to retry them")
+    raise typer.Exit(min(FAILED_EXIT_BASE + len(failed), MAX_EXIT))
+
+
+def sweep_task(
+    sweep_dir: Annotated[Path, typer.Argument(help="Sweep directory.")],
+    index: Annotated[int, typer.Option("--index", help="Point index (SLURM_ARRAY_TASK_ID).")],
+) -> None:
+    """Run one point of a sweep (what each local worker and each SLURM task runs)."""
+    from wi.sweep.task import run_task
+
+    code = run_task(sweep_dir, index)
+    if code:
+        raise typer.Exit(code)
+
+
+def collect(
+    sweep_dir: Annotated[Path, typer.Argument(help="Sweep directory (made by `wi sweep`).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="CSV (default: DIR/results.csv).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """One CSV row per point: grid parameters and final scores; prints means ± SD over seeds."""
+    from wi.sweep import collect as collect_mod
+
+    manifest, rows, metric_cols = collect_mod.collect(sweep_dir)
+    path = collect_mod.write_csv(
+        output or Path(sweep_dir) / "results.csv", manifest, rows, metric_cols
+    )
+    n_done = sum(r["state"] == "done" for r in rows)
+    groups = collect_mod.aggregate(manifest, rows, metric_cols)
+    collect_mod.print_summary(out, manifest, groups, metric_cols)
+    out.print(f"wrote {path}: {len(rows)} points ({n_done} done), {len(metric_cols)} score columns")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep``, ``sweep-task`` (hidden) and ``collect`` to ``app``."""
+    app.command("sweep")(sweep)
+    app.command("sweep-task", hidden=True)(sweep_task)
+    app.command("collect")(collect)

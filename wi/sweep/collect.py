@@ -1,0 +1,208 @@
+"""``wi collect``: one table row per sweep point, its grid parameters and final scores.
+
+Columns: ``point``, ``index``, the grid keys (dotted, as in the sweep file), ``state``, then
+per inference method ``<method>.<metric>`` = the LAST row of ``/inference/<method>/metrics/
+<metric>`` (the score after all the data) and the method's scalar attributes
+``<method>.time_to_r90_ms`` and ``<method>.runtime_s``; for autoencoder runs, the numeric
+attributes of ``/autoencoder`` and of ``/autoencoder/metrics`` (and its scalar datasets) as
+``autoencoder.<name>``. Points that are not done have empty metric cells.
+
+The printed summary aggregates over the top-level ``seed``: mean and sample SD (n - 1) of the
+main scores for each combination of the other grid keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import numbers
+from pathlib import Path
+
+import h5py
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from wi.store import atomic_path
+from wi.sweep import layout
+from wi.sweep.spec import _fmt
+from wi.sweep.status import point_states
+
+HEADLINE = ("pearson_r", "sign_accuracy", "time_to_r90_ms")
+METHOD_ATTRS = ("time_to_r90_ms", "runtime_s")
+
+
+def read_scores(run_path: Path) -> dict[str, float]:
+    """Final scores of one run file, as ``{"stdwi.pearson_r": 0.93, ...}``."""
+    scores: dict[str, float] = {}
+    with h5py.File(run_path, "r") as h5:
+        inference = h5.get("inference")
+        for method in sorted(inference) if isinstance(inference, h5py.Group) else []:
+            group = inference[method]
+            metrics = group.get("metrics")
+            if isinstance(metrics, h5py.Group):
+                for name, ds in metrics.items():
+                    if isinstance(ds, h5py.Dataset) and ds.size and ds.ndim <= 1:
+                        scores[f"{method}.{name}"] = float(ds[()] if ds.ndim == 0 else ds[-1])
+            for name in METHOD_ATTRS:
+                if name in group.attrs and _is_number(group.attrs[name]):
+                    scores[f"{method}.{name}"] = float(group.attrs[name])
+        ae = h5.get("autoencoder")
+        if isinstance(ae, h5py.Group):
+            scores.update(_numeric_attrs(ae, "autoencoder"))
+            metrics = ae.get("metrics")
+            if isinstance(metrics, h5py.Group):
+                scores.update(_numeric_attrs(metrics, "autoencoder"))
+                for name, ds in metrics.items():
+                    if isinstance(ds, h5py.Dataset) and ds.ndim == 0 and _is_number(ds[()]):
+                        scores[f"autoencoder.{name}"] = float(ds[()])
+    return scores
+
+
+def _numeric_attrs(obj, prefix: str) -> dict[str, float]:
+    out = {}
+    for name, value in obj.attrs.items():
+        if _is_number(value):
+            out[f"{prefix}.{name}"] = float(value)
+        elif name == "summary" and isinstance(value, str | bytes):
+            try:  # a JSON mapping of scalar results
+                data = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                out.update({f"{prefix}.{k}": float(v) for k, v in data.items() if _is_number(v)})
+    return out
+
+
+def _is_number(v) -> bool:
+    if isinstance(v, np.ndarray):
+        if v.shape not in ((), (1,)):
+            return False
+        v = v.reshape(-1)[0]
+    return isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+
+
+def _metric_order(column: str) -> tuple:
+    group, _, name = column.partition(".")
+    rank = HEADLINE.index(name) if name in HEADLINE else len(HEADLINE)
+    return (group == "autoencoder", group, rank, name)
+
+
+def collect(sweep_dir: Path) -> tuple[dict, list[dict], list[str]]:
+    """(manifest, rows, metric column names) of a sweep directory."""
+    manifest = layout.read_manifest(sweep_dir)
+    rows, metric_cols = [], set()
+    for st in point_states(Path(sweep_dir), manifest):
+        row = {"point": st["id"], "index": st["index"], **st["params"], "state": st["state"]}
+        if st["state"] == "done":
+            scores = read_scores(st["dir"] / layout.OUTPUT)
+            metric_cols.update(scores)
+            row.update(scores)
+        rows.append(row)
+    return manifest, rows, sorted(metric_cols, key=_metric_order)
+
+
+def write_csv(path: Path, manifest: dict, rows: list[dict], metric_cols: list[str]) -> Path:
+    """Write the table (floats with full precision: ``repr``); returns ``path``."""
+    columns = ["point", "index", *manifest["grid"], "state", *metric_cols]
+    text_rows = [[_cell(r.get(c)) for c in columns] for r in rows]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(text_rows)
+    return path
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return _fmt(v)
+
+
+def aggregate(manifest: dict, rows: list[dict], metric_cols: list[str]) -> list[dict]:
+    """Mean and sample SD over seeds for each combination of the other grid keys.
+
+    Returns dicts with the group's parameters, ``n_done``/``n`` and ``{col: (mean, sd, k)}``
+    where k counts the finite values (SD is NaN when k < 2; mean NaN when k = 0).
+    """
+    keys = [k for k in manifest["grid"] if k != "seed"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(_fmt(r[k]) for k in keys), []).append(r)
+    out = []
+    for members in groups.values():
+        done = [m for m in members if m["state"] == "done"]
+        entry = {k: members[0][k] for k in keys}
+        entry["n"], entry["n_done"] = len(members), len(done)
+        for col in metric_cols:
+            values = np.array([m[col] for m in done if col in m], float)
+            finite = values[np.isfinite(values)]
+            mean = float(finite.mean()) if finite.size else math.nan
+            sd = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+            entry[col] = (mean, sd, int(finite.size))
+        out.append(entry)
+    return out
+
+
+def print_summary(
+    console: Console, manifest: dict, groups: list[dict], metric_cols: list[str]
+) -> None:
+    """One row per (parameter combination, method): mean ± SD of r, sign accuracy and time to
+    r >= 0.9; autoencoder scores in a second table."""
+    keys = [k for k in manifest["grid"] if k != "seed"]
+    by_seed = "seed" in manifest["grid"]
+    suffix = ": mean ± SD over seeds" if by_seed else ""
+    methods = list(dict.fromkeys(c.partition(".")[0] for c in metric_cols))
+    ae_cols = [c for c in metric_cols if c.startswith("autoencoder.")]
+    methods = [m for m in methods if m != "autoencoder"]
+    if methods or not ae_cols:
+        table = _table(f"{manifest['name']}{suffix}", keys, ["method", "done"])
+        for name in ("pearson r", "sign acc.", "t(r≥0.9) [s]"):
+            table.add_column(name, justify="right")
+        for g in groups:
+            for m in methods or ["-"]:
+                cells = [_fmt(g[k]) for k in keys] + [m, f"{g['n_done']}/{g['n']}"]
+                for metric in HEADLINE:
+                    scale = 1000.0 if metric == "time_to_r90_ms" else 1.0
+                    stats = g.get(f"{m}.{metric}")
+                    cells.append(
+                        "-" if stats is None else _mean_sd(*stats, scale=scale, n_done=g["n_done"])
+                    )
+                table.add_row(*cells)
+        console.print(table)
+    if ae_cols:
+        table = _table(f"{manifest['name']} autoencoder{suffix}", keys, ["metric", "done"])
+        table.add_column("value", justify="right")
+        for g in groups:
+            for c in ae_cols:
+                cells = [_fmt(g[k]) for k in keys] + [
+                    c.partition(".")[2],
+                    f"{g['n_done']}/{g['n']}",
+                ]
+                table.add_row(*cells, _mean_sd(*g[c], scale=1.0, n_done=g["n_done"]))
+        console.print(table)
+
+
+def _table(title: str, keys: list[str], extra: list[str]) -> Table:
+    table = Table(title=title)
+    for k in keys:
+        table.add_column(k.rsplit(".", 1)[-1], justify="right")
+    for name in extra:
+        table.add_column(name, justify="left" if name in ("method", "metric") else "right")
+    return table
+
+
+def _mean_sd(mean: float, sd: float, k: int, *, scale: float, n_done: int) -> str:
+    if k == 0:
+        return "never" if n_done and scale != 1.0 else "-"
+    text = f"{mean / scale:.3g}"
+    if not math.isnan(sd):
+        text += f" ± {sd / scale:.2g}"
+    if k < n_done:
+        text += f" ({n_done - k} never)" if scale != 1.0 else f" ({n_done - k} NaN)"
+    return text

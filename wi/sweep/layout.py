@@ -1,0 +1,166 @@
+"""The sweep directory on disk: manifest, point directories, per-point status files.
+
+All writes are atomic (temporary file + rename), so a reader never sees half a manifest or a
+half-written status, even while SLURM tasks on other nodes update their points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from wi import __version__
+from wi.errors import UserError
+from wi.store import HDF5_MAGIC, now_utc
+
+SCHEMA = "wi-sweep"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+OUTPUT = "run.h5"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()  # what open() would give (mkstemp gives 0600)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, _MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def point_dir(sweep_dir: Path, point_id: str) -> Path:
+    return Path(sweep_dir) / "points" / point_id
+
+
+def default_dir(name: str) -> Path:
+    return Path("runs") / name
+
+
+def prepare(sweep, out_dir: Path) -> dict:
+    """Create (or refresh) the sweep directory: manifest plus each point's config.yaml."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError("exists and is not a directory", file=out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists():
+        raise UserError(
+            f"exists and is not a sweep directory (no {MANIFEST}); choose another --out",
+            file=out_dir,
+        )
+    try:
+        (out_dir / "points").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create the sweep directory: {exc.strerror}", file=out_dir
+        ) from None
+    for point, text in zip(sweep.points, sweep.resolved, strict=True):
+        pdir = point_dir(out_dir, point.id)
+        pdir.mkdir(exist_ok=True)
+        cfg_path = pdir / "config.yaml"
+        if not cfg_path.exists() or cfg_path.read_text() != text:
+            write_text_atomic(cfg_path, text)
+    spec = sweep.spec
+    manifest = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "name": sweep.name,
+        "sweep_file": str(sweep.path.resolve()),
+        "base": None if sweep.base_path is None else str(sweep.base_path.resolve()),
+        "command": spec.command,
+        "experiment": spec.experiment,
+        "set": spec.set,
+        "grid": spec.grid,
+        "slurm": spec.slurm.model_dump(),
+        "created_utc": now_utc(),
+        "wi_version": __version__,
+        "python": sys.executable,
+        "points": [{"index": p.index, "id": p.id, "params": p.params} for p in sweep.points],
+    }
+    write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
+    return manifest
+
+
+def read_manifest(sweep_dir: Path) -> dict:
+    """The manifest of a sweep directory, or a UserError saying it is not one."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise UserError("not a directory (expected a sweep directory)", file=sweep_dir)
+    path = sweep_dir / MANIFEST
+    if not path.is_file():
+        raise UserError(
+            f"not a sweep directory: no {MANIFEST} (made by `wi sweep`)", file=sweep_dir
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"not valid JSON: {exc}", file=path) from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise UserError(f"schema is not {SCHEMA!r}", file=path, key="schema")
+    if int(manifest.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise UserError(
+            f"written by a newer wi (schema_version {manifest['schema_version']})", file=path
+        )
+    return manifest
+
+
+def is_complete(run_path: Path) -> bool:
+    """True when ``run_path`` is an HDF5 file whose root attribute status is "complete"."""
+    try:
+        with open(run_path, "rb") as fh:
+            if fh.read(8) != HDF5_MAGIC:
+                return False
+        with h5py.File(run_path, "r") as h5:
+            status = h5.attrs.get("status")
+    except OSError:
+        return False
+    if isinstance(status, bytes):
+        status = status.decode()
+    return status == "complete"
+
+
+# ----------------------------------------------------------------------------- status files
+def read_status(pdir: Path) -> dict:
+    try:
+        data = json.loads((Path(pdir) / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_status(pdir: Path, state: str, **info: Any) -> dict:
+    """Record a point's state (queued, running, done, failed) with who/where/when."""
+    data = {"state": state, "host": socket.gethostname(), "time_utc": now_utc(), **info}
+    write_text_atomic(Path(pdir) / "status.json", json.dumps(data, indent=1, default=str) + "\n")
+    return data
+
+
+def log_tail(pdir: Path, lines: int = 12) -> list[str]:
+    """The last ``lines`` lines of the point's log (reads at most the last 64 kB)."""
+    path = Path(pdir) / "log.txt"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65536))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return []
+    return text.rstrip("\n").splitlines()[-lines:]
