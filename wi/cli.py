@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wi import __version__
+from wi import __version__, interrupt
 from wi.errors import UserError
 
 try:  # typer >= 0.2x vendors click; older typer uses the click package
@@ -301,6 +301,20 @@ def _register_extensions() -> None:
     register(app)
 
 
+_INTERRUPTED = "interrupted: unfinished output removed, existing files untouched"
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """A Ctrl-C that landed inside compiled code surfaces as a SystemError caused by it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps errors to exit codes (0 ok, 1 internal, 2 user, 130 Ctrl-C)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -314,21 +328,27 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _warn
     _register_extensions()
     try:
-        code = app(args=args, prog_name="wi", standalone_mode=False)
+        with interrupt.deferred():
+            code = app(args=args, prog_name="wi", standalone_mode=False)
     except UserError as exc:
         if debug:
             raise
         err.print(f"error: {exc}", markup=False)
         sys.exit(2)
-    except typer.Exit as exc:
+    except typer.Exit as exc:  # typer turns Ctrl-C into Exit(130)
+        if exc.exit_code == 130:
+            err.print(_INTERRUPTED, markup=False)
         sys.exit(exc.exit_code)
     except _click_exc.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted: no output written", markup=False)
+        err.print(_INTERRUPTED, markup=False)
         sys.exit(130)
     except Exception as exc:  # internal error
+        if _caused_by_interrupt(exc):
+            err.print(_INTERRUPTED, markup=False)
+            sys.exit(130)
         if debug:
             raise
         err.print(
@@ -336,4 +356,7 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if code == 130:  # Ctrl-C, reported by click as an exit code in non-standalone mode
+        err.print(_INTERRUPTED, markup=False)
+    sys.exit(code)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import h5py
 
-from wi.config import LIFConfig, WienerConfig, to_yaml
+from wi.config import to_yaml
 from wi.errors import UserError
 from wi.progress import progress
 from wi.store import RunWriter, atomic_path, open_run
@@ -28,25 +28,6 @@ def _root_attrs(cfg) -> dict:
         "seed": int(cfg.seed),
         "timestep_ms": float(cfg.timestep_ms),
         "duration_ms": float(cfg.n_steps * cfg.timestep_ms),
-    }
-
-
-def _protocol_context(cfg) -> dict:
-    """Protocol facts some estimators need (thresholds, PSP time constants, Wiener drift)."""
-    if isinstance(cfg, WienerConfig):
-        n = cfg.neuron
-        return {
-            "threshold": n.threshold,
-            "reset": n.reset,
-            "drift_per_ms": n.drift_per_ms,
-            "diffusion_per_ms": n.diffusion_per_ms,
-        }
-    lif = cfg if isinstance(cfg, LIFConfig) else LIFConfig()
-    return {
-        "threshold": lif.neuron.threshold,
-        "reset": lif.neuron.reset,
-        "tau_slow_ms": lif.synapse.tau_slow_ms,
-        "tau_fast_ms": lif.synapse.tau_fast_ms,
     }
 
 
@@ -68,10 +49,12 @@ def run(
     chunk_ms: float = CHUNK_MS,
 ) -> tuple[Path, list[dict]]:
     """Simulate and infer in one streaming pass; returns the run file and the score table."""
-    _selected(cfg, methods)  # unknown method names fail before any work
+    from wi.infer.driver import InferenceSession
+
+    _check_names(methods)  # unknown method names fail before any work
 
     def make_session(proto):
-        return _session_from_config(cfg, methods, truth=proto.weights.get("input_output"))
+        return InferenceSession.from_config(cfg, methods, truth=proto.weights.get("input_output"))
 
     summary = _run_stream(
         cfg, out, command=command, quiet=quiet, make_session=make_session, chunk_ms=chunk_ms
@@ -116,77 +99,47 @@ def _run_stream(cfg, out: Path, *, command, quiet, make_session, chunk_ms) -> li
                 bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
         if session is None:
             return []
-        session.close()
-        session.write(writer.h5)
-        return session.summary()
+        with session:
+            session.close()
+            session.write(writer.h5)
+            return session.summary()
 
 
 # ----------------------------------------------------------------------------- inference
-def _params_for(cfg, name: str):
-    """Hyperparameters of method ``name`` from the config, or its defaults."""
-    from wi.infer.params import Methods
-
-    methods = cfg.infer.methods if cfg is not None and hasattr(cfg, "infer") else Methods()
-    given = getattr(methods, name, None)
-    if given is not None:
-        return given
-    field = Methods.model_fields[name]
-    ann = [a for a in field.annotation.__args__ if a is not type(None)][0]
-    return ann()
+METHODS = ("stdwi", "akrout", "rdd", "bayes")
 
 
-def _selected(cfg, methods: list[str] | None) -> list[str]:
-    from wi.infer.params import Methods
+def _check_names(methods: list[str] | None) -> None:
+    import difflib
 
-    known = list(Methods.model_fields)
-    if methods:
-        for m in methods:
-            if m not in known:
-                import difflib
-
-                near = difflib.get_close_matches(m, known, n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise UserError(
-                    f"unknown method {m!r}{hint}; one of {', '.join(known)}", file="--method"
-                )
-        return list(dict.fromkeys(methods))
-    if cfg is None or not hasattr(cfg, "infer"):
-        return []
-    return [m for m in known if getattr(cfg.infer.methods, m) is not None]
+    for m in methods or []:
+        if m not in METHODS:
+            near = difflib.get_close_matches(m, METHODS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise UserError(
+                f"unknown method {m!r}{hint}; one of {', '.join(METHODS)}", file="--method"
+            )
 
 
-def _session_from_config(
-    cfg, methods, truth, *, n_pre=None, n_post=None, timestep_ms=None, duration_ms=None
-):
-    from wi.config import ObservationNoise
-    from wi.infer.driver import InferenceSession
-    from wi.infer.params import InferConfig
+def _infer_config(run_file, path: Path, overrides: dict | None, infer_config: Path | None):
+    """The config inference runs with: the run's stored config, or for external data (no
+    config attribute) the paper defaults with the file's timestep and duration; then the
+    ``infer:`` section of ``--config`` and the ``--set`` overrides."""
+    from wi import config as config_mod
 
-    names = _selected(cfg, methods)
-    if cfg is not None and isinstance(cfg, WienerConfig):
-        n_pre = n_post = cfg.network.n_pairs
-    elif cfg is not None and isinstance(cfg, LIFConfig):
-        n_pre, n_post = cfg.network.n_input, cfg.network.n_output
-    infer_cfg = cfg.infer if cfg is not None and hasattr(cfg, "infer") else InferConfig()
-    noise = (
-        cfg.observation_noise
-        if cfg is not None and hasattr(cfg, "observation_noise")
-        else ObservationNoise()
-    )
-    return InferenceSession(
-        {m: _params_for(cfg, m) for m in names},
-        n_pre=n_pre,
-        n_post=n_post,
-        timestep_ms=cfg.timestep_ms if timestep_ms is None else timestep_ms,
-        duration_ms=(cfg.n_steps * cfg.timestep_ms) if duration_ms is None else duration_ms,
-        check_interval_ms=infer_cfg.check_interval_ms,
-        initial_guess=infer_cfg.initial_guess,
-        truth=truth,
-        noise=noise if noise.active else None,
-        seed=cfg.seed if cfg is not None else 0,
-        one_to_one=isinstance(cfg, WienerConfig),
-        context=_protocol_context(cfg),
-    )
+    stored = run_file.attrs.get("config")
+    if stored:
+        raw, source = dict(config_mod.yaml_load(stored)), f"{path} (config attribute)"
+    else:
+        raw = {"kind": "lif_feedforward", "timestep_ms": run_file.timestep_ms}
+        raw["duration_ms"] = run_file.duration_ms
+        source = str(path)
+    if infer_config is not None:
+        section = config_mod.read_raw(infer_config)
+        extra = section.get("infer", section)
+        raw["infer"] = {**(raw.get("infer") or {}), **extra}
+        source = str(infer_config)
+    return config_mod.validate(raw, source, overrides), bool(stored)
 
 
 def infer(
@@ -199,36 +152,24 @@ def infer(
     quiet: bool = False,
     chunk_ms: float = CHUNK_MS,
 ) -> list[dict]:
-    """Add ``/inference/<method>`` results to an existing run file (atomically)."""
-    from wi import config as config_mod
+    """Add ``/inference/<method>`` results to an existing run file (atomically: the file keeps
+    its previous contents if inference fails or is interrupted).
 
+    Without ``methods``: the methods of the run's config (all four for external data) that fit
+    the data in the file.
+    """
+    import warnings
+
+    from wi.infer.driver import InferenceSession
+
+    _check_names(methods)
     path = Path(path)
     with open_run(path) as run_file:
-        stored = run_file.attrs.get("config")
-        raw = config_mod.yaml_load(stored) if stored else None
-        extra = {}
-        if infer_config is not None:
-            section = config_mod.read_raw(infer_config)
-            extra = section.get("infer", section) if isinstance(section, dict) else {}
-        if raw is not None:
-            raw = dict(raw)
-            if extra:
-                raw["infer"] = {**(raw.get("infer") or {}), **extra}
-            cfg = config_mod.validate(raw, f"{path} (config attribute)", overrides)
-        else:
-            if overrides or extra:
-                base = (
-                    {"kind": "lif_feedforward", "infer": extra}
-                    if extra
-                    else {"kind": "lif_feedforward"}
-                )
-                base.update(
-                    {"timestep_ms": run_file.timestep_ms, "duration_ms": run_file.duration_ms}
-                )
-                cfg_ext = config_mod.validate(base, infer_config or path, overrides)
-            else:
-                cfg_ext = None
-            cfg = None
+        cfg, has_config = _infer_config(run_file, path, overrides, infer_config)
+        if cfg.kind == "autoencoder":
+            raise UserError(
+                "an autoencoder run has no weights to infer", file=path, key="/ attrs kind"
+            )
         for pop in ("input", "output"):
             if f"populations/{pop}" not in run_file.h5:
                 raise UserError("population missing", file=path, key=f"/populations/{pop}")
@@ -240,29 +181,31 @@ def infer(
                 file=path,
                 key="/network/input_output/weights",
             )
-        if cfg is None:
-            names = methods or ["stdwi", "akrout"]
-            session = _external_session(cfg_ext, names, truth, n_pre, n_post, run_file)
+        if methods:
+            for m in methods:
+                why = _not_applicable(run_file, cfg, m)
+                if why:
+                    raise UserError(why, file=path, key=f"--method {m}")
         else:
+            candidates = [m for m in METHODS if getattr(cfg.infer.methods, m) is not None]
+            candidates = candidates if has_config else list(METHODS)
+            methods = [m for m in candidates if _not_applicable(run_file, cfg, m) is None]
+            for m in (m for m in candidates if m not in methods and has_config):
+                warnings.warn(f"{m} skipped: {_not_applicable(run_file, cfg, m)}", stacklevel=2)
             if not methods:
-                methods = [m for m in _selected(cfg, None) if _applicable(run_file, cfg, m) is None]
-                if not methods:
-                    raise UserError("no inference method fits this file", file=path)
-            session = _session_from_config(cfg, methods, truth)
-        for m in session.methods:
-            why = _applicable(run_file, cfg, m)
-            if why:
-                raise UserError(why, file=path, key=f"--method {m}")
-        existing = [m for m in session.methods if f"inference/{m}" in run_file.h5]
+                raise UserError("no inference method fits this file", file=path)
+        existing = [m for m in methods if f"inference/{m}" in run_file.h5]
         if existing and not force:
             raise UserError(
                 f"already holds results of {', '.join(existing)}; use --force to replace them",
                 file=path,
                 key=f"/inference/{existing[0]}",
             )
+        session = InferenceSession.from_config(
+            cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post
+        )
         chunk_steps = _chunk_steps(run_file.timestep_ms, chunk_ms)
-        total_s = run_file.duration_ms / 1000.0
-        with progress("infer", total_s, quiet=quiet) as bar:
+        with session, progress("infer", run_file.duration_ms / 1000.0, quiet=quiet) as bar:
             for chunk in run_file.iter_chunks(
                 tuple(session.populations),
                 chunk_steps,
@@ -271,46 +214,22 @@ def infer(
             ):
                 session.feed(chunk)
                 bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
-        session.close()
-    with atomic_path(path, copy_from=path) as tmp, h5py.File(tmp, "a") as h5:
-        for m in session.methods:
-            if f"inference/{m}" in h5:
-                del h5[f"inference/{m}"]
-        session.write(h5)
-    return session.summary()
+            session.close()
+            run_file.close()
+            with atomic_path(path, copy_from=path) as tmp, h5py.File(tmp, "a") as h5:
+                session.write(h5, overwrite=True)
+            return session.summary()
 
 
-def _external_session(cfg_ext, names, truth, n_pre, n_post, run_file):
-    session_cfg = cfg_ext
-    from wi.infer.driver import InferenceSession
-    from wi.infer.params import InferConfig
-
-    infer_cfg = session_cfg.infer if session_cfg is not None else InferConfig()
-    return InferenceSession(
-        {m: _params_for(session_cfg, m) for m in _selected(session_cfg, names)},
-        n_pre=n_pre,
-        n_post=n_post,
-        timestep_ms=run_file.timestep_ms,
-        duration_ms=run_file.duration_ms,
-        check_interval_ms=infer_cfg.check_interval_ms,
-        initial_guess=infer_cfg.initial_guess,
-        truth=truth,
-        noise=None,
-        seed=0,
-        one_to_one=False,
-        context=_protocol_context(session_cfg),
-    )
-
-
-def _applicable(run_file, cfg, method: str) -> str | None:
+def _not_applicable(run_file, cfg, method: str) -> str | None:
     """Why ``method`` cannot run on this file, or None."""
     if method == "rdd" and not run_file.has_voltages("input", ("voltage", "voltage_free")):
         return (
-            "RDD needs the input layer's membrane (/populations/input/voltage and voltage_free); "
-            "simulate with record.voltages: true (--set record.voltages=true) or use `wi run`"
+            "RDD needs the input layer's membrane (/populations/input/voltage and voltage_free): "
+            "simulate with record.voltages: true (--set record.voltages=true), or use `wi run`"
         )
     if method == "bayes":
-        if cfg is not None and not isinstance(cfg, WienerConfig):
+        if cfg.kind != "wiener" and run_file.attrs.get("config"):
             return f"the Bayesian hitting-time estimator needs a wiener run, this is {cfg.kind}"
         if "populations/input/target_voltage" not in run_file.h5:
             return "the Bayesian estimator needs /populations/input/target_voltage (a wiener run)"

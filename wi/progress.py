@@ -16,6 +16,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from wi import interrupt
+
 
 class _Rate(ProgressColumn):
     """Units per wall second, e.g. simulated seconds per second."""
@@ -31,7 +33,7 @@ class _Rate(ProgressColumn):
 
 class _Silent:
     def advance(self, amount: float = 1.0) -> None:
-        pass
+        interrupt.check()
 
 
 class _Bar:
@@ -40,6 +42,7 @@ class _Bar:
 
     def advance(self, amount: float = 1.0) -> None:
         self._p.advance(self._t, amount)
+        interrupt.check()
 
 
 def enabled(quiet: bool) -> bool:
@@ -49,7 +52,10 @@ def enabled(quiet: bool) -> bool:
 
 @contextlib.contextmanager
 def progress(description: str, total: float, *, quiet: bool = False, unit: str = "sim s"):
-    """Track progress over ``total`` units (default: simulated seconds): ``bar.advance(x)``."""
+    """Track progress over ``total`` units (default: simulated seconds): ``bar.advance(x)``.
+
+    Every ``advance`` is also a safe point for a deferred Ctrl-C (:mod:`wi.interrupt`).
+    """
     if not enabled(quiet):
         yield _Silent()
         return

@@ -37,7 +37,9 @@ def register(cls: type[Estimator]) -> type[Estimator]:
 def get(name: str) -> type[Estimator]:
     """The estimator class registered as ``name`` (UserError naming the choices otherwise)."""
     if name not in REGISTRY:
-        raise UserError(f"unknown method {name!r}; one of {', '.join(sorted(REGISTRY))}", key="method")
+        raise UserError(
+            f"unknown method {name!r}; one of {', '.join(sorted(REGISTRY))}", key="method"
+        )
     return REGISTRY[name]
 
 
@@ -53,7 +55,9 @@ class Estimator:
     def __init__(self, params: Section | None = None):
         self.params = self.Params() if params is None else params
         if not isinstance(self.params, self.Params):
-            raise TypeError(f"{self.name}: expected {self.Params.__name__}, got {type(params).__name__}")
+            raise TypeError(
+                f"{self.name}: expected {self.Params.__name__}, got {type(params).__name__}"
+            )
         self._started = False
         self._next_step = 0
 
@@ -81,7 +85,9 @@ class Estimator:
                 f"{self.name}: chunk starts at step {chunk.start_step}, expected {self._next_step}"
             )
         if chunk.timestep_ms != self.timestep_ms:
-            raise ValueError(f"{self.name}: chunk timestep {chunk.timestep_ms} != {self.timestep_ms}")
+            raise ValueError(
+                f"{self.name}: chunk timestep {chunk.timestep_ms} != {self.timestep_ms}"
+            )
         self._check(chunk)
         self._next_step = chunk.stop_step
         if chunk.n_steps > 0:

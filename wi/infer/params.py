@@ -31,7 +31,11 @@ class STDWIParams(Section):
 
 
 class AkroutParams(Section):
-    """Rate-based Akrout et al. (2019) method on per-stimulus spike counts."""
+    """Rate-based Akrout et al. (2019) method on per-stimulus spike counts.
+
+    ``momentum`` (EMA of updates), ``lr_schedule: linear`` (learning rate decaying linearly to
+    0 over the data) and ``clip: [lo, hi]`` give the example notebook's "noise-robust" variant;
+    all are off by default (clipping at 0 would throw away every negative weight's sign)."""
 
     learning_rate: float = Field(1.0e-4, gt=0)
     stimulus_ms: float = Field(100.0, gt=0)
@@ -40,6 +44,12 @@ class AkroutParams(Section):
     momentum: float = Field(0.0, ge=0, lt=1)
     lr_schedule: Literal["constant", "linear"] = "constant"
     clip: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _clip_order(self):
+        if self.clip is not None and not self.clip[0] <= self.clip[1]:
+            raise ValueError("clip: expected [lo, hi] with lo <= hi")
+        return self
 
 
 class RDDParams(Section):
@@ -55,7 +65,9 @@ class BayesParams(Section):
     """Bayesian hitting-time estimator for Wiener-process neurons.
 
     ``drift_per_ms``/``diffusion_per_ms``/``threshold`` default to the values of the run's own
-    config when it is a ``wiener`` run; set them for external data.
+    config when it is a ``wiener`` run; set them for external data. ``prior_variance`` (None =
+    1.0, as in the original code) is the variance of the Gaussian prior centred on the initial
+    guess; each observation's variance is floored at ``variance_bound`` (0 = no floor).
     """
 
     drift_per_ms: float | None = None

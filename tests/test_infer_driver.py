@@ -1,0 +1,155 @@
+"""The streaming driver: history rows, times, metrics, divergence, HDF5 output."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from scipy import stats
+from scipy.spatial import distance
+from test_infer_chunks import irregular_pieces
+from test_infer_methods import DT, synthetic
+
+from wi.errors import InferenceDiverged, UserError
+from wi.infer import STDWI, Akrout, get
+from wi.infer import metrics as M
+from wi.infer.driver import InferenceSession, initial_guess_matrix
+from wi.infer.params import AkroutParams, InitialGuess, RDDParams, STDWIParams
+
+N_STEPS = 12_000  # 3000 ms of synthetic data
+
+
+class Noise:  # any object with these three attributes
+    def __init__(self, drop_prob=0.0, add_fraction=0.0, jitter_ms=0.0):
+        self.drop_prob, self.add_fraction, self.jitter_ms = drop_prob, add_fraction, jitter_ms
+
+
+def session(methods, truth=None, **kw):
+    opts = {
+        "n_pre": 6,
+        "n_post": 4,
+        "timestep_ms": DT,
+        "duration_ms": N_STEPS * DT,
+        "check_interval_ms": 700.0,
+        "initial_guess": InitialGuess(scale=0.01, seed=3),
+        "truth": truth,
+        "seed": 5,
+        **kw,
+    }
+    return InferenceSession(methods, **opts)
+
+
+def feed_all(s, pieces):
+    for p in pieces:
+        s.feed(p)
+    s.close()
+    return s
+
+
+def test_history_rows_times_and_last_row():
+    chunk, _ = synthetic(21, voltages=True)
+    stdwi_p, akrout_p = (
+        STDWIParams(learning_rate=0.01),
+        AkroutParams(learning_rate=0.01, batch_stimuli=4),
+    )
+    s = feed_all(
+        session({"stdwi": stdwi_p, "akrout": akrout_p, "rdd": None}), irregular_pieces(chunk, 4)
+    )
+    guess = 0.01 * (np.random.RandomState(3).uniform(size=(4, 6)) - 0.5)
+    for name, cls, p in (("stdwi", STDWI, stdwi_p), ("akrout", Akrout, akrout_p)):
+        res = s.result(name)
+        np.testing.assert_array_equal(res["time_ms"], [0, 700, 1400, 2100, 2800, 3000])
+        assert res["weights"].shape == (6, 4, 6)
+        np.testing.assert_array_equal(res["weights"][0], guess)
+        # the row at 1400 ms is the estimate after exactly 5600 steps; the last one after all
+        est = cls(p).start(6, 4, DT, guess, duration_ms=3000.0).update(chunk.window(0, 5600))
+        np.testing.assert_array_equal(res["weights"][2], est.snapshot())
+        est.update(chunk.window(5600, N_STEPS)).finalize()
+        np.testing.assert_array_equal(res["weights"][-1], est.snapshot())
+    assert s.voltages == {"input": ("voltage", "voltage_free")} and s.marks == {}
+
+
+def test_initial_guess_is_the_documented_randomstate_draw():
+    g = initial_guess_matrix(InitialGuess(scale=0.001, seed=42), 3, 5)
+    np.testing.assert_array_equal(g, 0.001 * (np.random.RandomState(42).uniform(size=(3, 5)) - 0.5))
+
+
+def test_session_with_noise_is_chunk_invariant():
+    chunk, _ = synthetic(22, voltages=True)
+    methods = {"stdwi": STDWIParams(learning_rate=0.01), "rdd": RDDParams(learning_rate=0.05)}
+    noise = Noise(0.2, 0.3, 2.0)
+    a = feed_all(session(methods, noise=noise), [chunk])
+    b = feed_all(session(methods, noise=noise), irregular_pieces(chunk, 5))
+    c = feed_all(session(methods), [chunk])
+    for name in methods:
+        np.testing.assert_array_equal(a.result(name)["weights"], b.result(name)["weights"])
+        assert not np.array_equal(a.result(name)["weights"][-1], c.result(name)["weights"][-1])
+
+
+def test_metrics_against_scipy():
+    rng = np.random.default_rng(0)
+    g, w = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    g[0, 0], w[0, 0], g[1, 1], w[1, 1] = 0.0, 0.3, -0.2, 0.0  # zeros count as positive
+    got = M.score(g, w)
+    assert got["pearson_r"] == pytest.approx(stats.pearsonr(g.ravel(), w.ravel())[0], rel=1e-12)
+    assert got["sign_accuracy"] == np.mean(np.where(g >= 0, 1, -1) == np.where(w >= 0, 1, -1))
+    assert got["cosine"] == pytest.approx(1 - distance.cosine(g.ravel(), w.ravel()), rel=1e-12)
+    a = np.linalg.lstsq(g.reshape(-1, 1), w.ravel(), rcond=None)[0][0]
+    assert got["rmse_scaled"] == pytest.approx(
+        np.sqrt(np.mean((a * g.ravel() - w.ravel()) ** 2)), rel=1e-12
+    )
+    diag = M.score(
+        np.diag([1.0, 2.0, 3.0]) + 5.0 * (1 - np.eye(3)), np.diag([2.0, 4.0, 6.0]), one_to_one=True
+    )
+    assert diag["pearson_r"] == pytest.approx(1.0) and diag["rmse_scaled"] == pytest.approx(
+        0.0, abs=1e-15
+    )
+    assert M.time_to([0, 1000, 2000, 3000], [0.2, 0.95, 0.8, 0.91], 0.9) == 1000.0
+    assert np.isnan(M.time_to([0, 1000], [0.2, 0.5], 0.9))
+
+
+def test_history_metrics_and_write(tmp_path):
+    chunk, _ = synthetic(23)
+    truth = np.random.default_rng(1).standard_normal((4, 6))
+    s = feed_all(session({"stdwi": STDWIParams(learning_rate=0.01)}, truth=truth), [chunk])
+    path = tmp_path / "run.h5"
+    with h5py.File(path, "w") as h5:
+        s.write(h5)
+    res = s.result("stdwi")
+    with h5py.File(path, "r") as h5:
+        g = h5["inference/stdwi"]
+        np.testing.assert_array_equal(g["weights"][()], res["weights"])
+        np.testing.assert_array_equal(g["time_ms"][()], res["time_ms"])
+        for k, row in enumerate(res["weights"]):
+            assert g["metrics/pearson_r"][k] == pytest.approx(
+                stats.pearsonr(row.ravel(), truth.ravel())[0]
+            )
+        assert set(g["metrics"]) == {"pearson_r", "sign_accuracy", "cosine", "rmse_scaled"}
+        assert g.attrs["projection"] == "input_output"
+        assert yaml.safe_load(g.attrs["params"])["learning_rate"] == 0.01
+        assert g.attrs["final_pearson_r"] == g["metrics/pearson_r"][-1]
+        assert g.attrs["runtime_s"] > 0
+        r = g["metrics/pearson_r"][()]
+        expected = res["time_ms"][np.argmax(r >= 0.9)] if np.any(r >= 0.9) else np.nan
+        np.testing.assert_equal(g.attrs["time_to_r90_ms"], expected)
+    row = s.summary()[0]
+    assert row["method"] == "stdwi" and row["pearson_r"] == res["metrics"]["pearson_r"][-1]
+    with h5py.File(path, "a") as h5, pytest.raises(ValueError, match="exists"):
+        s.write(h5)
+
+
+def test_divergence_names_method_and_learning_rate():
+    chunk, _ = synthetic(24)
+    s = session({"stdwi": STDWIParams(learning_rate=1e4)})
+    with pytest.raises(InferenceDiverged, match=r"stdwi.*learning_rate=10000") as err:
+        feed_all(s, [chunk])
+    assert isinstance(err.value, UserError)
+
+
+def test_missing_voltages_and_unknown_method_are_user_errors():
+    chunk, _ = synthetic(25)  # no voltages
+    with pytest.raises(UserError, match="record.voltages"):
+        session({"rdd": None}).feed(chunk)
+    with pytest.raises(UserError, match="unknown method 'sdtwi'"):
+        get("sdtwi")

@@ -1,0 +1,304 @@
+"""Each estimator against a direct per-time-step numpy implementation of the reference
+equations (written here, dense arrays, no event tricks), plus hand-worked cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from wi.chunk import Chunk, SpikeEvents
+from wi.infer import RDD, STDWI, Akrout, Bayes
+from wi.infer.params import AkroutParams, BayesParams, RDDParams, STDWIParams
+
+DT = 0.25
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def poisson_events(rng, n, n_steps, rate_hz, dt=DT):
+    """Sorted events with a few doubled spikes (two spikes of one neuron in one step)."""
+    counts = rng.poisson(rate_hz * dt / 1000.0, size=(n_steps, n))
+    counts[rng.random((n_steps, n)) < 0.0005] = 2
+    steps, neurons = np.nonzero(counts)
+    reps = counts[steps, neurons]
+    return SpikeEvents(
+        np.repeat(steps, reps).astype(np.int64), np.repeat(neurons, reps).astype(np.int32)
+    )
+
+
+def dense_counts(ev: SpikeEvents, n, n_steps):
+    c = np.zeros((n, n_steps))
+    np.add.at(c, (ev.neurons, ev.steps), 1.0)
+    return c
+
+
+def synthetic(seed=0, n_pre=6, n_post=4, n_steps=12_000, voltages=False, marks=False):
+    """A few seconds of random spikes (and smooth random voltages / marks when asked)."""
+    rng = np.random.default_rng(seed)
+    ev_in = poisson_events(rng, n_pre, n_steps, 25.0)
+    ev_out = poisson_events(rng, n_post, n_steps, 40.0)
+    volts, mk = {}, {}
+    if voltages:
+        k = np.exp(-np.arange(200) / 40.0)
+        noise = rng.standard_normal((n_pre, n_steps + 199))
+        smooth = np.array([np.convolve(r, k, mode="valid") for r in noise]) / np.sqrt((k**2).sum())
+        v_free = (0.9 + 0.15 * smooth).astype(np.float32)
+        u = (v_free - 0.05 * (rng.random((n_pre, n_steps)) < 0.3)).astype(np.float32)
+        volts = {"input": {"voltage": u, "voltage_free": v_free}}
+    if marks:
+        mk = {"input": {"target_voltage": rng.uniform(-0.5, 0.95, len(ev_in))}}
+    chunk = Chunk(0, n_steps, DT, {"input": ev_in, "output": ev_out}, volts, mk)
+    guess = 0.001 * (rng.random((n_post, n_pre)) - 0.5)
+    return chunk, guess
+
+
+def run(est, chunk, guess, **context):
+    est.start(guess.shape[1], guess.shape[0], DT, guess, **context)
+    est.update(chunk)
+    est.finalize()
+    return est.snapshot()
+
+
+def assert_same(w, ref, guess):
+    assert np.abs(ref - guess).max() > 1e-3, "test data too weak: the estimate barely moved"
+    np.testing.assert_allclose(w, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+# ----------------------------------------------------------------------------- STDWI
+def stdwi_reference(chunk, guess, p: STDWIParams):
+    n_post, n_pre = guess.shape
+    cin = dense_counts(chunk.spikes["input"], n_pre, chunk.n_steps)
+    cout = dense_counts(chunk.spikes["output"], n_post, chunk.n_steps)
+    a_slow = p.a_fast * p.tau_fast_ms / p.tau_slow_ms
+    df, ds = math.exp(-DT / p.tau_fast_ms), math.exp(-DT / p.tau_slow_ms)
+    xf, xs, W = np.zeros(n_pre), np.zeros(n_pre), guess.copy()
+    for t in range(chunk.n_steps):
+        if p.trace == "nearest":
+            xf = np.where(cin[:, t] > 0, p.a_fast, df * xf)
+            xs = np.where(cin[:, t] > 0, a_slow, ds * xs)
+        else:
+            xf = df * xf + p.a_fast * cin[:, t]
+            xs = ds * xs + a_slow * cin[:, t]
+        for i in range(n_post):
+            for _ in range(int(cout[i, t])):
+                W[i] = W[i] + p.learning_rate * ((xf - xs) - p.decay * W[i])
+    return W
+
+
+@pytest.mark.parametrize("trace", ["all_to_all", "nearest"])
+def test_stdwi_matches_per_step_reference(trace):
+    chunk, guess = synthetic(1)
+    p = STDWIParams(learning_rate=0.01, trace=trace)
+    assert_same(run(STDWI(p), chunk, guess), stdwi_reference(chunk, guess, p), guess)
+
+
+def test_stdwi_hand_worked_lags():
+    """One input (spikes at 10 ms and 30 ms) and one output (spikes at 50 ms and 90 ms):
+    each output spike adds lr * (sum over earlier input spikes of the fast - slow kernel at the
+    lag - decay * W)."""
+    lr, a_f, tf, ts, decay = 0.1, 1.0, 20.0, 200.0, 0.1
+    a_s = a_f * tf / ts
+    steps_in, steps_out = np.array([40, 120]), np.array([200, 360])
+    chunk = Chunk(
+        0,
+        400,
+        DT,
+        {
+            "input": SpikeEvents(steps_in, np.zeros(2, np.int32)),
+            "output": SpikeEvents(steps_out, np.zeros(2, np.int32)),
+        },
+    )
+    w0 = 0.3
+
+    def kernel(lag_ms):
+        return a_f * math.exp(-lag_ms / tf) - a_s * math.exp(-lag_ms / ts)
+
+    w1 = w0 + lr * (kernel(40.0) + kernel(20.0) - decay * w0)  # output at 50 ms: lags 40, 20
+    w2 = w1 + lr * (kernel(80.0) + kernel(60.0) - decay * w1)  # output at 90 ms: lags 80, 60
+    est = STDWI(
+        STDWIParams(learning_rate=lr, a_fast=a_f, tau_fast_ms=tf, tau_slow_ms=ts, decay=decay)
+    )
+    w = run(est, chunk, np.array([[w0]]))
+    assert w[0, 0] == pytest.approx(w2, rel=1e-13)
+
+
+# ----------------------------------------------------------------------------- Akrout
+def akrout_reference(chunk, guess, p: AkroutParams, duration_ms):
+    """Counts by spike time in ms windows [s S, (s+1) S); batches of B, the last one partial."""
+    n_post, n_pre = guess.shape
+    S = p.stimulus_ms
+    n_stim = int(duration_ms // S)
+
+    def counts(ev, n):
+        t_ms = ev.steps * DT
+        c = np.zeros((n_stim, n))
+        for s in range(n_stim):
+            sel = (t_ms >= s * S) & (t_ms < (s + 1) * S)
+            c[s] = np.bincount(ev.neurons[sel], minlength=n)
+        return c
+
+    cin, cout = counts(chunk.spikes["input"], n_pre), counts(chunk.spikes["output"], n_post)
+    W, V = guess.copy(), np.zeros_like(guess)
+    for b0 in range(0, n_stim, p.batch_stimuli):
+        batch = range(b0, min(b0 + p.batch_stimuli, n_stim))
+        bin_, bout = cin[list(batch)].mean(axis=0), cout[list(batch)].mean(axis=0)
+        for s in batch:
+            lr = p.learning_rate * ((1 - s / n_stim) if p.lr_schedule == "linear" else 1.0)
+            u = lr * (np.outer(cout[s] - bout, cin[s] - bin_) - p.decay * W)
+            V = p.momentum * V + (1 - p.momentum) * u
+            W = W + V
+            if p.clip is not None:
+                W = np.clip(W, *p.clip)
+    return W
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"momentum": 0.9, "lr_schedule": "linear", "clip": (-0.5, 0.5)}],
+    ids=["plain", "noise_robust"],
+)
+def test_akrout_matches_reference_with_partial_batch(opts):
+    chunk, guess = synthetic(2, n_steps=11_900)  # 29 full stimuli + a 75 ms partial one
+    p = AkroutParams(learning_rate=0.01, batch_stimuli=7, **opts)
+    duration = chunk.n_steps * DT
+    w = run(Akrout(p), chunk, guess, duration_ms=duration)
+    assert_same(w, akrout_reference(chunk, guess, p, duration), guess)
+
+
+def test_akrout_hand_worked_outer_product():
+    """Two stimuli in one batch: counts in = (3, 1) then (1, 1), out = (2) then (0).
+    Baselines (2, 1) and (1); the deviations give outer products [[1, 0]] and [[1, 0]]."""
+    lr, decay = 0.5, 0.2
+    per = 400  # steps per 100 ms stimulus
+    in_steps = [5, 6, 7, 8] + [per + 3, per + 9]
+    in_neurons = [0, 0, 0, 1] + [0, 1]
+    out_steps = [10, 11]
+    chunk = Chunk(
+        0,
+        2 * per,
+        DT,
+        {
+            "input": SpikeEvents(np.array(in_steps), np.array(in_neurons, np.int32)),
+            "output": SpikeEvents(np.array(out_steps), np.zeros(2, np.int32)),
+        },
+    )
+    w0 = np.array([[0.1, -0.2]])
+    w1 = w0 + lr * (np.array([[1.0 * 1.0, 1.0 * 0.0]]) - decay * w0)  # dout=+1, din=(+1, 0)
+    w2 = w1 + lr * (np.array([[-1.0 * -1.0, -1.0 * 0.0]]) - decay * w1)  # dout=-1, din=(-1, 0)
+    w = run(Akrout(AkroutParams(learning_rate=lr, decay=decay, batch_stimuli=2)), chunk, w0)
+    np.testing.assert_allclose(w, w2, rtol=1e-14)
+
+
+def test_akrout_ignores_trailing_partial_stimulus():
+    chunk, guess = synthetic(3, n_steps=4 * 400 + 399)
+    p = AkroutParams(learning_rate=0.01, batch_stimuli=2)
+    w_full = run(Akrout(p), chunk, guess)
+    w_cut = run(Akrout(p), chunk.window(0, 4 * 400), guess)
+    np.testing.assert_array_equal(w_full, w_cut)
+
+
+# ----------------------------------------------------------------------------- RDD
+def psp_reference(ev: SpikeEvents, n, n_steps, tau_s=10.0, tau_f=3.0):
+    """x_i[t] = sum over spikes s <= t of
+    (exp(-(t-s) dt / tau_s) - exp(-(t-s) dt / tau_f)) / (tau_s - tau_f)."""
+    x = np.zeros((n, n_steps))
+    for s, i in zip(ev.steps, ev.neurons, strict=True):
+        lag = (np.arange(s, n_steps) - s) * DT
+        x[i, s:] += (np.exp(-lag / tau_s) - np.exp(-lag / tau_f)) / (tau_s - tau_f)
+    return x
+
+
+def rdd_reference(chunk, guess, p: RDDParams, threshold=1.0, taus=(10.0, 3.0)):
+    n_post, n_pre = guess.shape
+    u = chunk.voltages["input"]["voltage"].astype(np.float64)
+    v = chunk.voltages["input"]["voltage_free"].astype(np.float64)
+    x = psp_reference(chunk.spikes["output"], n_post, chunk.n_steps, *taus)
+    win = int(round(p.window_ms / DT))
+    c1 = c2 = -np.minimum(guess, 0) / 2
+    c3 = c4 = np.maximum(guess, 0) / 2
+    c1, c2, c3, c4 = c1.copy(), c2.copy(), c3.copy(), c4.copy()
+    end = np.full(n_pre, -1)
+    lr = p.learning_rate
+    for t in range(chunk.n_steps - win + 1):  # windows past the end of the data are dropped
+        for j in range(n_pre):
+            if u[j, t] >= threshold - p.alpha and t > end[j]:
+                u_max = v[j, t : t + win].max()
+                if abs(u_max - threshold) <= p.max_u:
+                    dx = x[:, t : t + win].mean(axis=1) - x[:, t]
+                    if u_max < threshold:
+                        c1[:, j] -= lr * u_max * (u_max * c1[:, j] + c2[:, j] - dx)
+                        c2[:, j] -= lr * (u_max * c1[:, j] + c2[:, j] - dx)
+                    else:
+                        c3[:, j] -= lr * u_max * (u_max * c3[:, j] + c4[:, j] - dx)
+                        c4[:, j] -= lr * (u_max * c3[:, j] + c4[:, j] - dx)
+                    end[j] = t + win
+    return (c3 + c4) - (c1 + c2)
+
+
+def test_rdd_matches_per_step_reference():
+    chunk, guess = synthetic(4, voltages=True)
+    p = RDDParams(learning_rate=0.05, max_u=0.2)  # max_u rejects some events too
+    w = run(RDD(p), chunk, guess, threshold=0.95, tau_slow_ms=12.0, tau_fast_ms=4.0)
+    assert_same(w, rdd_reference(chunk, guess, p, 0.95, (12.0, 4.0)), guess)
+
+
+def test_rdd_starts_from_the_guess():
+    chunk, guess = synthetic(5, voltages=True)
+    est = RDD().start(guess.shape[1], guess.shape[0], DT, guess)
+    np.testing.assert_array_equal(est.snapshot(), guess)
+
+
+# ----------------------------------------------------------------------------- Bayes
+def bayes_reference(chunk, guess, mu, diff, threshold, prior=1.0, bound=0.0):
+    n = guess.shape[0]
+    ev_in, ev_out = chunk.spikes["input"], chunk.spikes["output"]
+    marks = chunk.marks["input"]["target_voltage"]
+    W, V = guess.copy(), np.full(n, prior)
+    last_in, delta, last_out = np.full(n, -2), np.full(n, np.nan), np.full(n, -1)
+    for t in range(chunk.n_steps):
+        for i in ev_out.neurons[ev_out.steps == t]:  # outputs of step t first
+            if last_in[i] > last_out[i]:
+                T = (t - last_in[i]) * DT
+                w_hat = delta[i] - (mu * T + np.sqrt((mu * T) ** 2 + 4 * diff * T)) / 2
+                var = max(-1.0 / (-((delta[i] - w_hat) ** -2) - (diff * T) ** -1), bound)
+                post = 1.0 / (1.0 / V[i] + 1.0 / var)
+                W[i, i] = post * (W[i, i] / V[i] + w_hat / var)
+                V[i] = post
+            last_out[i] = t
+        sel = ev_in.steps == t  # then the inputs of step t
+        last_in[ev_in.neurons[sel]] = t
+        delta[ev_in.neurons[sel]] = threshold - marks[sel]
+    return W
+
+
+def test_bayes_matches_per_step_reference():
+    chunk, guess = synthetic(6, n_pre=5, n_post=5, marks=True)
+    p = BayesParams(drift_per_ms=0.01, diffusion_per_ms=0.0005, threshold=1.0, variance_bound=1e-4)
+    w = run(Bayes(p), chunk, guess)
+    ref = bayes_reference(chunk, guess, 0.01, 0.0005, 1.0, bound=1e-4)
+    assert_same(w, ref, guess)
+    off = ~np.eye(5, dtype=bool)
+    np.testing.assert_array_equal(w[off], guess[off])
+
+
+def test_bayes_single_observation_closed_form():
+    """Input spike at 20 ms with delta 0.3, output spike at 60 ms: T = 40 ms."""
+    mu, D, prior = 0.01, 0.0005, 0.5
+    chunk = Chunk(
+        0,
+        400,
+        DT,
+        {
+            "input": SpikeEvents(np.array([80]), np.array([0], np.int32)),
+            "output": SpikeEvents(np.array([240]), np.array([0], np.int32)),
+        },
+        marks={"input": {"target_voltage": np.array([0.7])}},
+    )
+    T, delta = 40.0, 0.3
+    w_hat = delta - (mu * T + math.sqrt((mu * T) ** 2 + 4 * D * T)) / 2
+    var = 1 / ((delta - w_hat) ** -2 + 1 / (D * T))
+    expected = (0.02 / prior + w_hat / var) / (1 / prior + 1 / var)
+    est = Bayes(BayesParams(prior_variance=prior))
+    w = run(est, chunk, np.array([[0.02]]), drift_per_ms=mu, diffusion_per_ms=D, threshold=1.0)
+    assert w[0, 0] == pytest.approx(expected, rel=1e-13)

@@ -1,0 +1,108 @@
+"""Observation noise: drop / add / jitter statistics, marks, reflection, chunk invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_infer_methods import DT, poisson_events
+
+from wi.chunk import Chunk, SpikeEvents
+from wi.infer.noise import NoiseStage, reflect
+
+N, STEPS = 40, 400_000  # 100 s at 0.25 ms
+BLOCK = 4000  # steps in the default 1000 ms block
+
+
+def big_chunk(seed=0, rate_hz=20.0):
+    rng = np.random.default_rng(seed)
+    ev = poisson_events(rng, N, STEPS, rate_hz)
+    marks = {"input": {"target_voltage": rng.random(len(ev))}}
+    return Chunk(0, STEPS, DT, {"input": ev, "output": SpikeEvents.empty()}, marks=marks)
+
+
+def noisy(chunk, pieces=None, **kw):
+    stage = NoiseStage(
+        seed=7,
+        populations={"input": N, "output": 3},
+        timestep_ms=DT,
+        n_steps=chunk.stop_step,
+        **{"drop_prob": 0.0, "add_fraction": 0.0, "jitter_ms": 0.0, **kw},
+    )
+    out = []
+    for p in pieces or [chunk]:
+        out += stage.push(p)
+    out += stage.flush()
+    return Chunk.concat(out)
+
+
+def test_reflect_hand_cases():
+    got = reflect(np.array([-1, -2, 10, 11, 5, -10, 29, 30]), 0, 10)
+    # unfolded: 10..19 mirror to 9..0, 20..29 repeat 0..9, 30 mirrors to 9 again
+    np.testing.assert_array_equal(got, [0, 1, 9, 8, 5, 9, 9, 9])
+    np.testing.assert_array_equal(
+        reflect(np.array([99, 100, 110, 111]), 100, 110), [100, 100, 109, 108]
+    )
+
+
+def test_drop_fraction_and_subset():
+    chunk = big_chunk(1)
+    out = noisy(chunk, drop_prob=0.3)
+    n, kept = len(chunk.spikes["input"]), len(out.spikes["input"])
+    sigma = np.sqrt(n * 0.3 * 0.7)
+    assert abs(kept - 0.7 * n) < 4 * sigma
+    # without jitter or additions every kept spike is an original one, with its own mark
+    orig = chunk.spikes["input"]
+    codes_orig = orig.steps * N + orig.neurons
+    codes = out.spikes["input"].steps * N + out.spikes["input"].neurons
+    idx = np.searchsorted(codes_orig, codes)
+    np.testing.assert_array_equal(codes_orig[idx], codes)
+    assert len(out.spikes["output"]) == 0
+
+
+def test_added_count_per_neuron_and_block():
+    chunk = big_chunk(2)
+    out = noisy(chunk, add_fraction=0.5)
+    ev = chunk.spikes["input"]
+    per = np.zeros((STEPS // BLOCK, N), np.int64)
+    np.add.at(per, (ev.steps // BLOCK, ev.neurons), 1)
+    expected_added = np.rint(0.5 * per).sum()
+    assert len(out.spikes["input"]) == len(ev) + expected_added
+    marks = out.marks["input"]["target_voltage"]
+    assert np.isnan(marks).sum() == expected_added  # added spikes carry no mark
+    # added spikes are uniform within their block: mean position ~ the block middle
+    sel = np.isnan(marks)
+    pos = out.spikes["input"].steps[sel] % BLOCK
+    assert abs(pos.mean() - (BLOCK - 1) / 2) < 4 * BLOCK / np.sqrt(12 * sel.sum())
+
+
+def test_jitter_sd():
+    """One spike per neuron per block at the block middle: each noisy spike is its displaced
+    copy, so the displacement SD is the jitter SD (up to step rounding)."""
+    blocks = STEPS // BLOCK
+    steps = np.repeat(np.arange(blocks) * BLOCK + BLOCK // 2, N)
+    neurons = np.tile(np.arange(N, dtype=np.int32), blocks)
+    chunk = Chunk(
+        0, STEPS, DT, {"input": SpikeEvents(steps, neurons), "output": SpikeEvents.empty()}
+    )
+    out = noisy(chunk, jitter_ms=3.0).spikes["input"]
+    order = np.lexsort((out.steps, out.neurons))  # per neuron, in block order
+    disp_ms = (out.steps[order] - np.tile(np.arange(blocks) * BLOCK + BLOCK // 2, N)) * DT
+    n = len(disp_ms)
+    assert abs(disp_ms.mean()) < 4 * 3.0 / np.sqrt(n)
+    assert disp_ms.std() == pytest.approx(np.sqrt(9.0 + DT**2 / 12), rel=4 / np.sqrt(2 * n))
+
+
+def test_noise_is_chunk_invariant_and_seeded():
+    chunk = big_chunk(3).window(0, 50_000)
+    kw = {"drop_prob": 0.2, "add_fraction": 0.3, "jitter_ms": 5.0}
+    one = noisy(chunk, **kw)
+    cuts = [0, 1, 2, 3999, 4000, 4001, 9000, 20_000, 31_111, 50_000]
+    many = noisy(chunk, [chunk.window(a, b) for a, b in zip(cuts, cuts[1:], strict=False)], **kw)
+    for pop in ("input", "output"):
+        np.testing.assert_array_equal(one.spikes[pop].steps, many.spikes[pop].steps)
+        np.testing.assert_array_equal(one.spikes[pop].neurons, many.spikes[pop].neurons)
+    np.testing.assert_array_equal(
+        one.marks["input"]["target_voltage"], many.marks["input"]["target_voltage"]
+    )
+    assert np.all(np.diff(one.spikes["input"].steps) >= 0)
+    assert not np.array_equal(one.spikes["input"].steps[:100], chunk.spikes["input"].steps[:100])

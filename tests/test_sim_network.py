@@ -1,0 +1,183 @@
+"""The feedforward protocol: chunk invariance, prefix, seeds, weights, an independent reference."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from wi.config import LIFConfig
+from wi.errors import UserError
+from wi.sim import build_protocol
+from wi.sim.synapse import psp_kernel
+
+
+def _cfg(**kw):
+    base = {"duration_ms": 3000.0}
+    base.update(kw)
+    return LIFConfig.model_validate(base)
+
+
+def _collect(protocol, chunk_steps, voltages=True):
+    chunks = list(protocol.chunks(chunk_steps, voltages=voltages))
+    assert [c.start_step for c in chunks] == list(range(0, protocol.n_steps, chunk_steps))
+    return chunks
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for pop in a:
+        np.testing.assert_array_equal(a[pop].steps, b[pop].steps)
+        np.testing.assert_array_equal(a[pop].neurons, b[pop].neurons)
+
+
+def test_chunk_size_invariance_bit_identical():
+    from wi.chunk import Chunk
+
+    p = build_protocol(_cfg(stimulation={"correlation": 0.3}))
+    whole = Chunk.concat(_collect(p, p.n_steps))
+    for size in (997, 4000, 1):
+        if size == 1:
+            p1 = build_protocol(_cfg(duration_ms=50.0, stimulation={"correlation": 0.3}))
+            one = Chunk.concat(_collect(p1, p1.n_steps))
+            many = Chunk.concat(_collect(p1, 1))
+        else:
+            one, many = whole, Chunk.concat(_collect(p, size))
+        _same(one.spikes, many.spikes)
+        for pop, names in one.voltages.items():
+            for name in names:
+                np.testing.assert_array_equal(one.voltages[pop][name], many.voltages[pop][name])
+    assert len(whole.spikes["output"]) > 100 and len(whole.spikes["input"]) > 100
+
+
+def test_chunk_contents_and_voltage_selection():
+    p = build_protocol(_cfg(duration_ms=1000.0))
+    assert p.populations == {"stimulus": 100, "input": 100, "output": 10}
+    assert p.weights["input_output"].shape == (10, 100)
+    np.testing.assert_array_equal(p.weights["stimulus_input"], 12.0 * np.eye(100))
+    (c,) = list(p.chunks(4000, voltages={"output/voltage", "input/voltage_free"}))
+    assert c.voltages.keys() == {"output", "input"}
+    assert set(c.voltages["output"]) == {"voltage"} and set(c.voltages["input"]) == {"voltage_free"}
+    assert c.voltages["output"]["voltage"].dtype == np.float32
+    assert c.voltages["output"]["voltage"].shape == (10, 4000)
+    for ev in c.spikes.values():
+        code = ev.steps * 1000 + ev.neurons
+        assert np.all(np.diff(code) >= 0) and ev.steps.dtype == np.int64
+    out = c.spikes["output"]
+    assert np.all(c.voltages["output"]["voltage"][out.neurons, out.steps - c.start_step] == -1.0)
+    (bare,) = list(p.chunks(4000))
+    assert bare.voltages == {}
+    _same(bare.spikes, c.spikes)
+    with pytest.raises(UserError):
+        list(p.chunks(100, voltages={"output/current"}))
+
+
+def test_prefix_property_and_seeds():
+    long = build_protocol(_cfg(duration_ms=3300.0))
+    short = build_protocol(_cfg(duration_ms=2000.0))
+    a = list(long.chunks(8000, voltages=True))[0]
+    (b,) = list(short.chunks(8000, voltages=True))
+    _same(a.spikes, b.spikes)
+    np.testing.assert_array_equal(a.voltages["output"]["voltage"], b.voltages["output"]["voltage"])
+    again = list(build_protocol(_cfg(duration_ms=2000.0)).chunks(8000))[0]
+    _same(again.spikes, b.spikes)
+    other = build_protocol(_cfg(duration_ms=2000.0, seed=2))
+    c = list(other.chunks(8000))[0]
+    assert not np.array_equal(c.spikes["stimulus"].steps[:100], b.spikes["stimulus"].steps[:100])
+    assert not np.array_equal(other.weights["input_output"], short.weights["input_output"])
+
+
+def test_weight_formula_statistics():
+    n_in, n_out, f = 200, 500, 0.25
+    cfg = _cfg(network={"n_input": n_in, "n_output": n_out}, stimulation={"fraction_active": f})
+    w = build_protocol(cfg).weights["input_output"]
+    s = 7.5 * 12.0
+    sd = 0.5 / math.sqrt(n_in * f)
+    z = (w / s - 1 / (n_in * f)) / sd  # should be N(0, 1)
+    assert abs(z.mean()) < 5 / math.sqrt(z.size)
+    assert abs(z.std() - 1) < 5 / math.sqrt(2 * z.size)
+    # fraction negative = Phi(-1 / (sd_factor sqrt(n_in f))) (about 30 % in the paper protocol)
+    expected = norm.cdf(-1 / (0.5 * math.sqrt(n_in * f)))
+    assert abs((w < 0).mean() - expected) < 5 * math.sqrt(expected * (1 - expected) / w.size)
+    # own stream: the weights do not depend on the stimulation
+    cfg2 = _cfg(
+        network={"n_input": n_in, "n_output": n_out},
+        stimulation={"fraction_active": f, "rate_hz": 50.0, "correlation": 0.2},
+    )
+    np.testing.assert_array_equal(build_protocol(cfg2).weights["input_output"], w)
+
+
+def _numpy_reference(p, stim, n_steps):
+    """Independent dense implementation in the original code's style: PSPs as explicit sums of
+    the closed-form kernel, I = W x, per-step Euler with I[t-1], v[0] = rest."""
+    cfg = p.cfg
+    n_in, dt = cfg.network.n_input, cfg.timestep_ms
+    ts, tf = cfg.synapse.tau_slow_ms, cfg.synapse.tau_fast_ms
+    nr = cfg.neuron
+    t = np.arange(n_steps)
+
+    def psp(spikes_by_neuron, n):
+        x = np.zeros((n, n_steps))
+        for j in range(n):
+            for s in spikes_by_neuron[j]:
+                x[j, s:] += psp_kernel((t[s:] - s) * dt, ts, tf)
+        return x
+
+    def lif(current):
+        n = current.shape[0]
+        v = np.zeros((n, n_steps))
+        v[:, 0] = nr.rest
+        spikes = [[] for _ in range(n)]
+        for k in range(1, n_steps):
+            prev = v[:, k - 1]
+            v[:, k] = prev + dt / nr.tau_ms * (
+                (nr.rest + nr.drift - prev) + nr.coupling * (current[:, k - 1] - prev)
+            )
+            for j in np.flatnonzero(v[:, k] >= nr.threshold):
+                spikes[j].append(k)
+                v[j, k] = nr.reset
+        return v, spikes
+
+    x_stim = psp([stim.steps[stim.neurons == j] for j in range(n_in)], n_in)
+    v_in, sp_in = lif(p.weights["stimulus_input"] @ x_stim)
+    v_out, sp_out = lif(p.weights["input_output"] @ psp(sp_in, n_in))
+    return v_in, sp_in, v_out, sp_out
+
+
+def test_network_matches_an_independent_dense_implementation():
+    cfg = _cfg(
+        duration_ms=600.0,
+        network={"n_input": 12, "n_output": 3},
+        stimulation={"fraction_active": 0.5, "correlation": 0.2, "period_ms": 50.0},
+    )
+    p = build_protocol(cfg)
+    (c,) = list(p.chunks(p.n_steps, voltages=True))
+    v_in, sp_in, v_out, sp_out = _numpy_reference(p, c.spikes["stimulus"], p.n_steps)
+    for pop, ref in (("input", sp_in), ("output", sp_out)):
+        ev = c.spikes[pop]
+        ours = [ev.steps[ev.neurons == j].tolist() for j in range(len(ref))]
+        assert ours == [list(r) for r in ref]
+    assert sum(map(len, sp_out)) > 20 and sum(map(len, sp_in)) > 20
+    np.testing.assert_allclose(c.voltages["input"]["voltage"], v_in, atol=2e-6)
+    np.testing.assert_allclose(c.voltages["output"]["voltage"], v_out, atol=2e-6)
+
+
+def test_bad_settings_are_user_errors():
+    with pytest.raises(UserError, match="active"):
+        build_protocol(_cfg(network={"n_input": 3}, stimulation={"fraction_active": 0.1}))
+    with pytest.raises(UserError):
+        build_protocol(_cfg(stimulation={"rate_hz": 10_000.0}))
+
+
+def test_paper_protocol_rates_match_the_reference():
+    """reference/weight-inference.md: input neurons about 7 Hz, output neurons about 70 Hz;
+    stimulus units 0.2 * 200 Hz = 40 Hz on average."""
+    p = build_protocol(_cfg(duration_ms=20_000.0))
+    counts = {pop: 0 for pop in p.populations}
+    for c in p.chunks():
+        for pop, ev in c.spikes.items():
+            counts[pop] += len(ev)
+    rate = {pop: counts[pop] / p.populations[pop] / 20.0 for pop in counts}
+    assert abs(rate["stimulus"] - 40.0) < 1.0
+    assert 5.0 < rate["input"] < 9.0
+    assert 55.0 < rate["output"] < 85.0

@@ -1,0 +1,174 @@
+"""Rate-based weight inference of Akrout et al. (2019), on per-stimulus spike counts.
+
+Time is cut into stimuli of ``stimulus_ms`` on the ms grid from t = 0: stimulus s holds the
+steps t with ``s * stimulus_ms <= t * dt < (s + 1) * stimulus_ms`` (a tolerance of 1e-6 step
+absorbs float rounding). ``c_in[:, s]`` and ``c_out[:, s]`` count every spike (two spikes in one
+step count twice). Stimuli are grouped into batches of B = ``batch_stimuli``; the baseline of a
+batch is the mean count over its stimuli. At the end of each batch, for each stimulus s of the
+batch in order:
+
+    u_s = lr_s * ((c_out[:, s] - base_out) outer (c_in[:, s] - base_in) - decay * W)
+    v   = momentum * v + (1 - momentum) * u_s        (an EMA of updates; v = u_s if momentum 0)
+    W  += v,   then W = clip(W, lo, hi) if ``clip`` is set
+
+with ``lr_s = learning_rate`` (``constant``) or ``learning_rate * (1 - s / N)`` (``linear``,
+N = number of complete stimuli in the whole data, from the context's ``duration_ms``).
+The estimate changes only when a batch completes. At :meth:`finalize` a partial last batch of
+K < B complete stimuli is used with its own K-stimulus baseline; a trailing partial stimulus
+(shorter than ``stimulus_ms``) is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from wi.chunk import Chunk
+from wi.errors import UserError
+from wi.infer.base import Estimator, register, spikes
+from wi.infer.params import AkroutParams
+
+_TOL = 1e-6  # steps
+
+
+class State(NamedTuple):
+    weights: np.ndarray  # (n_post, n_pre)
+    velocity: np.ndarray  # (n_post, n_pre) momentum EMA
+    batch_in: np.ndarray  # (B, n_pre) counts of the complete stimuli of the current batch
+    batch_out: np.ndarray  # (B, n_post)
+    open_in: np.ndarray  # (n_pre,) counts of the stimulus in progress
+    open_out: np.ndarray  # (n_post,)
+
+
+@njit(cache=True)
+def akrout_batch_kernel(weights, velocity, c_in, c_out, lrs, decay, momentum, do_clip, lo, hi):
+    """Apply the updates of one batch (rows of ``c_in``/``c_out`` = its stimuli, in order)."""
+    k, n_pre = c_in.shape
+    n_post = c_out.shape[1]
+    base_in = np.zeros(n_pre)
+    base_out = np.zeros(n_post)
+    for s in range(k):
+        for j in range(n_pre):
+            base_in[j] += c_in[s, j]
+        for i in range(n_post):
+            base_out[i] += c_out[s, i]
+    base_in /= k
+    base_out /= k
+    for s in range(k):
+        for i in range(n_post):
+            d_out = c_out[s, i] - base_out[i]
+            for j in range(n_pre):
+                u = lrs[s] * (d_out * (c_in[s, j] - base_in[j]) - decay * weights[i, j])
+                velocity[i, j] = momentum * velocity[i, j] + (1.0 - momentum) * u
+                w = weights[i, j] + velocity[i, j]
+                if do_clip:
+                    w = min(max(w, lo), hi)
+                weights[i, j] = w
+
+
+def stimulus_of(steps: np.ndarray, steps_per_stimulus: float) -> np.ndarray:
+    """Stimulus index of each step: the largest s with ``s * steps_per_stimulus <= step``."""
+    return np.floor((np.asarray(steps, np.float64) + _TOL) / steps_per_stimulus).astype(np.int64)
+
+
+def stimulus_start(s: int, steps_per_stimulus: float) -> int:
+    """First step of stimulus s (consistent with :func:`stimulus_of`)."""
+    return int(np.ceil(s * steps_per_stimulus - _TOL))
+
+
+@register
+class Akrout(Estimator):
+    """Akrout estimator (see the module docstring for the equations and batch semantics)."""
+
+    name = "akrout"
+    Params = AkroutParams
+
+    def _start(self, guess, context):
+        p: AkroutParams = self.params
+        b = p.batch_stimuli
+        self.state = State(
+            guess,
+            np.zeros_like(guess),
+            np.zeros((b, self.n_pre)),
+            np.zeros((b, self.n_post)),
+            np.zeros(self.n_pre),
+            np.zeros(self.n_post),
+        )
+        self.r = p.stimulus_ms / self.timestep_ms  # steps per stimulus (may be fractional)
+        if self.r < 1.0:
+            raise UserError("shorter than one time step", key="infer.methods.akrout.stimulus_ms")
+        self.n_stimuli_total = None
+        if p.lr_schedule == "linear":
+            if context.get("duration_ms") is None:
+                raise UserError("lr_schedule linear needs the data duration", key="duration_ms")
+            n_steps = int(round(context["duration_ms"] / self.timestep_ms))
+            self.n_stimuli_total = int(np.floor((n_steps + _TOL) / self.r))
+        self.open_stimulus = 0  # index of the stimulus in progress
+        self.n_in_batch = 0  # complete stimuli held in the batch buffers
+        self.first_in_batch = 0  # stimulus index of the batch's first row
+
+    def _update(self, chunk: Chunk) -> None:
+        s = self.state
+        stop = chunk.stop_step
+        # stimuli touched by this chunk: open_stimulus .. last
+        last = int(stimulus_of([stop - 1], self.r)[0])
+        n_rows = last - self.open_stimulus + 1
+        rows_in = np.zeros((n_rows, self.n_pre))
+        rows_out = np.zeros((n_rows, self.n_post))
+        for pop, rows, n in (("input", rows_in, self.n_pre), ("output", rows_out, self.n_post)):
+            steps, neurons = spikes(chunk, pop)
+            if len(steps):
+                idx = (stimulus_of(steps, self.r) - self.open_stimulus) * n + neurons
+                rows += np.bincount(idx, minlength=n_rows * n).reshape(n_rows, n)
+        rows_in[0] += s.open_in
+        rows_out[0] += s.open_out
+        # a stimulus is complete when its last step is in the data
+        n_complete = n_rows if stimulus_start(last + 1, self.r) <= stop else n_rows - 1
+        for r in range(n_complete):
+            s.batch_in[self.n_in_batch] = rows_in[r]
+            s.batch_out[self.n_in_batch] = rows_out[r]
+            self.n_in_batch += 1
+            if self.n_in_batch == self.params.batch_stimuli:
+                self._apply_batch()
+        self.open_stimulus += n_complete
+        if n_complete < n_rows:
+            s.open_in[:] = rows_in[n_complete]
+            s.open_out[:] = rows_out[n_complete]
+        else:
+            s.open_in[:] = 0.0
+            s.open_out[:] = 0.0
+
+    def _apply_batch(self) -> None:
+        p: AkroutParams = self.params
+        s = self.state
+        k = self.n_in_batch
+        index = self.first_in_batch + np.arange(k)
+        if self.n_stimuli_total is None:
+            lrs = np.full(k, p.learning_rate)
+        else:
+            lrs = p.learning_rate * (1.0 - index / self.n_stimuli_total)
+        lo, hi = p.clip if p.clip is not None else (0.0, 0.0)
+        akrout_batch_kernel(
+            s.weights,
+            s.velocity,
+            s.batch_in[:k],
+            s.batch_out[:k],
+            lrs,
+            p.decay,
+            p.momentum,
+            p.clip is not None,
+            float(lo),
+            float(hi),
+        )
+        self.first_in_batch += k
+        self.n_in_batch = 0
+
+    def finalize(self) -> Akrout:
+        if self.n_in_batch > 0:
+            self._apply_batch()
+        return self
+
+    def _estimate(self):
+        return self.state.weights
