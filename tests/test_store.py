@@ -27,13 +27,22 @@ def _chunks(ev, volts, n_steps, size, marks=None):
         lo, hi = np.searchsorted(ev.steps, [start, stop])
         part = SpikeEvents(ev.steps[lo:hi], ev.neurons[lo:hi])
         mk = {"a": {"m": marks[lo:hi]}} if marks is not None else {}
-        yield Chunk(start, stop - start, DT, {"a": part}, {"a": {"voltage": volts[:, start:stop]}}, mk)
+        yield Chunk(
+            start, stop - start, DT, {"a": part}, {"a": {"voltage": volts[:, start:stop]}}, mk
+        )
 
 
 def _write(path, ev, volts, n_steps, size, marks=None, n=7):
     attrs = {"kind": "test", "seed": 1, "timestep_ms": DT, "duration_ms": n_steps * DT}
-    with store.RunWriter(path, config_yaml="kind: test\n", attrs=attrs, command="t", n_steps=n_steps) as w:
-        w.add_population("a", n, voltages=("voltage",), marks={"m": {"units": "x"}} if marks is not None else None)
+    with store.RunWriter(
+        path, config_yaml="kind: test\n", attrs=attrs, command="t", n_steps=n_steps
+    ) as w:
+        w.add_population(
+            "a",
+            n,
+            voltages=("voltage",),
+            marks={"m": {"units": "x"}} if marks is not None else None,
+        )
         w.write_weights("a_a", np.eye(n))
         for c in _chunks(ev, volts, n_steps, size, marks):
             w.append(c)
@@ -49,9 +58,14 @@ def data():
     return n, n_steps, ev, volts, marks
 
 
-@pytest.mark.parametrize("group_events", [store._GROUP_EVENTS, 17])
-def test_ragged_layout_matches_per_neuron_trains(tmp_path, data, monkeypatch, group_events):
-    monkeypatch.setattr(store, "_GROUP_EVENTS", group_events)  # exercise the multi-pass finish
+@pytest.mark.parametrize(
+    "group_events, block_events", [(store._GROUP_EVENTS, store._BLOCK_EVENTS), (17, 5), (40, 1000)]
+)
+def test_ragged_layout_matches_per_neuron_trains(
+    tmp_path, data, monkeypatch, group_events, block_events
+):
+    monkeypatch.setattr(store, "_GROUP_EVENTS", group_events)  # exercise the bucketed finish
+    monkeypatch.setattr(store, "_BLOCK_EVENTS", block_events)
     n, n_steps, ev, volts, marks = data
     path = tmp_path / "r.h5"
     _write(path, ev, volts, n_steps, 1000, marks)
@@ -76,7 +90,9 @@ def test_chunk_size_does_not_change_the_file(tmp_path, data):
     _write(tmp_path / "b.h5", ev, volts, n_steps, 77, marks)
     with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
         for key in ("spike_times", "spike_times_index", "m", "voltage"):
-            np.testing.assert_array_equal(a[f"populations/a/{key}"][()], b[f"populations/a/{key}"][()])
+            np.testing.assert_array_equal(
+                a[f"populations/a/{key}"][()], b[f"populations/a/{key}"][()]
+            )
 
 
 def test_replay_reproduces_the_stream(tmp_path, data):
@@ -104,7 +120,11 @@ def test_root_attributes_and_status(tmp_path, data):
     with h5py.File(path) as h5:
         a = h5.attrs
         assert a["schema"] == "wi-run" and a["schema_version"] == 1 and a["status"] == "complete"
-        assert a["config"] == "kind: test\n" and a["timestep_ms"] == DT and a["duration_ms"] == n_steps * DT
+        assert (
+            a["config"] == "kind: test\n"
+            and a["timestep_ms"] == DT
+            and a["duration_ms"] == n_steps * DT
+        )
         np.testing.assert_array_equal(h5["network/a_a/weights"][()], np.eye(n))
 
 
@@ -133,7 +153,9 @@ def test_open_run_rejects_bad_files(tmp_path):
         store.open_run(other)
     inc = tmp_path / "i.h5"
     with h5py.File(inc, "w") as h5:
-        h5.attrs.update(schema="wi-run", schema_version=1, status="incomplete", timestep_ms=1.0, duration_ms=1.0)
+        h5.attrs.update(
+            schema="wi-run", schema_version=1, status="incomplete", timestep_ms=1.0, duration_ms=1.0
+        )
     with pytest.raises(UserError, match="did not finish"):
         store.open_run(inc)
     with pytest.raises(UserError, match="no such file"):

@@ -31,7 +31,8 @@ from wi.errors import UserError
 SCHEMA = "wi-run"
 SCHEMA_VERSION = 1
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_GROUP_EVENTS = 4_000_000  # events sorted in memory at once when finishing a population
+_GROUP_EVENTS = 2_000_000  # events sorted in memory at once when finishing a population
+_BLOCK_EVENTS = 1_000_000  # events read at once from a spool
 
 
 def now_utc() -> str:
@@ -97,7 +98,7 @@ class _EventSpool:
     def __init__(self, directory: Path, name: str, n: int, marks: tuple[str, ...]):
         self.n = n
         self.path = directory / f"{name}.codes"
-        self.fh = open(self.path, "wb")  # noqa: SIM115 (closed in finish/close)
+        self.fh = open(self.path, "wb")  # noqa: SIM115 (closed in close())
         self.mark_paths = {m: directory / f"{name}.{m}" for m in marks}
         self.mark_fh = {m: open(p, "wb") for m, p in self.mark_paths.items()}  # noqa: SIM115
         self.counts = np.zeros(n, np.int64)
@@ -132,37 +133,65 @@ class _EventSpool:
                 mark_ds[m].attrs[k] = v
         if self.total == 0:
             return
-        # neuron groups whose events fit in memory; one pass over the spool per group
-        lo = 0
-        while lo < self.n:
-            hi = lo + 1
-            while hi < self.n and ends[hi] - (ends[lo - 1] if lo else 0) <= _GROUP_EVENTS:
-                hi += 1
-            self._write_group(lo, hi, ends, times, mark_ds, timestep_ms)
-            lo = hi
+        # Contiguous neuron groups of at most _GROUP_EVENTS events. One pass over the spool
+        # moves each event to its group's bucket file (order kept, so each train stays sorted);
+        # then each bucket is sorted by neuron in memory. Memory: one block plus one group.
+        bounds = [0]
+        while bounds[-1] < self.n:
+            lo = bounds[-1]
+            base = ends[lo - 1] if lo else 0
+            hi = int(np.searchsorted(ends, base + _GROUP_EVENTS, side="right"))
+            bounds.append(min(max(hi, lo + 1), self.n))
+        if len(bounds) == 2:
+            buckets = [(self.path, self.mark_paths)]
+        else:
+            buckets = self._split(np.asarray(bounds))
+        for g, (codes_path, mark_paths) in enumerate(buckets):
+            start = ends[bounds[g] - 1] if bounds[g] else 0
+            stop = ends[bounds[g + 1] - 1]
+            if stop == start:
+                continue
+            codes = np.fromfile(codes_path, np.int64)
+            order = np.argsort(codes % self.n, kind="stable")
+            times[start:stop] = (codes[order] // self.n) * timestep_ms
+            del codes
+            for m, ds in mark_ds.items():
+                ds[start:stop] = np.fromfile(mark_paths[m], np.float64)[order]
 
-    def _write_group(self, lo, hi, ends, times, mark_ds, timestep_ms) -> None:
-        start = ends[lo - 1] if lo else 0
-        stop = ends[hi - 1]
-        if stop == start:
-            return
-        sel_codes, sel_marks = [], {m: [] for m in mark_ds}
-        block = _GROUP_EVENTS
-        for offset in range(0, self.total, block):
-            codes = np.fromfile(self.path, np.int64, count=block, offset=offset * 8)
-            neuron = codes % self.n
-            keep = (neuron >= lo) & (neuron < hi)
-            sel_codes.append(codes[keep])
-            for m in mark_ds:
-                vals = np.fromfile(self.mark_paths[m], np.float64, count=block, offset=offset * 8)
-                sel_marks[m].append(vals[keep])
-        codes = np.concatenate(sel_codes)
-        # spool order is by step already; a stable sort by neuron keeps each train sorted
-        order = np.argsort(codes % self.n, kind="stable")
-        steps = codes[order] // self.n
-        times[start:stop] = steps * timestep_ms
-        for m, ds in mark_ds.items():
-            ds[start:stop] = np.concatenate(sel_marks[m])[order]
+    def _split(self, bounds: np.ndarray) -> list[tuple[Path, dict[str, Path]]]:
+        """Distribute the spool into one bucket file per neuron group (one sequential pass)."""
+        n_groups = len(bounds) - 1
+        paths = [
+            (
+                self.path.with_suffix(f".g{g}"),
+                {m: p.with_suffix(f".{m}.g{g}") for m, p in self.mark_paths.items()},
+            )
+            for g in range(n_groups)
+        ]
+        files = [(open(c, "wb"), {m: open(p, "wb") for m, p in mp.items()}) for c, mp in paths]
+        try:
+            for offset in range(0, self.total, _BLOCK_EVENTS):
+                codes = np.fromfile(self.path, np.int64, count=_BLOCK_EVENTS, offset=offset * 8)
+                group = np.searchsorted(bounds, codes % self.n, side="right") - 1
+                order = np.argsort(group, kind="stable")
+                cuts = np.searchsorted(group[order], np.arange(n_groups + 1))
+                marks = {
+                    m: np.fromfile(p, np.float64, count=_BLOCK_EVENTS, offset=offset * 8)[order]
+                    for m, p in self.mark_paths.items()
+                }
+                codes = codes[order]
+                for g in range(n_groups):
+                    a, b = cuts[g], cuts[g + 1]
+                    if b > a:
+                        codes[a:b].tofile(files[g][0])
+                        for m, fh in files[g][1].items():
+                            marks[m][a:b].tofile(fh)
+        finally:
+            for fh, mfh in files:
+                fh.close()
+                for f in mfh.values():
+                    f.close()
+        return paths
 
 
 class RunWriter:

@@ -1,0 +1,152 @@
+"""Pipelines through the CLI: `wi run` == `wi simulate` + `wi infer`, refusals, external data."""
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.test_cli import assert_user_error, wi, write
+from wi import config, pipeline
+
+SMALL = ["--set", "duration_ms=6000", "--set", "network.n_input=30", "--set", "network.n_output=4"]
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    """One `wi run` and one `wi simulate` (voltages on) + `wi infer` of the same config."""
+    d = tmp_path_factory.mktemp("paired")
+    cfg = write(d / "c.yaml", "kind: lif_feedforward\nseed: 5\ninfer: {check_interval_ms: 700}\n")
+    code, _, err = wi("run", cfg, "-o", d / "run.h5", "-q", *SMALL)
+    assert code == 0, err
+    code, _, err = wi(
+        "simulate", cfg, "-o", d / "sim.h5", "-q", *SMALL, "--set", "record.voltages=true"
+    )
+    assert code == 0, err
+    code, out, err = wi("infer", d / "sim.h5", "-q")
+    assert code == 0, err
+    return d
+
+
+def test_run_equals_simulate_then_infer(paired):
+    with h5py.File(paired / "run.h5") as a, h5py.File(paired / "sim.h5") as b:
+        assert sorted(a["inference"]) == sorted(b["inference"]) == ["akrout", "rdd", "stdwi"]
+        for m in a["inference"]:
+            wa, wb = a[f"inference/{m}/weights"][()], b[f"inference/{m}/weights"][()]
+            assert wa.shape == (10, 4, 30)  # rows at 0, 0.7, ..., 5.6 s and after all 6 s
+            np.testing.assert_array_equal(wa, wb)
+            np.testing.assert_array_equal(
+                a[f"inference/{m}/time_ms"][()], b[f"inference/{m}/time_ms"][()]
+            )
+            assert a[f"inference/{m}/time_ms"][-1] == 6000.0
+            assert not np.array_equal(wa[-1], wa[0])  # it learned something
+        for pop in ("stimulus", "input", "output"):
+            np.testing.assert_array_equal(
+                a[f"populations/{pop}/spike_times"][()], b[f"populations/{pop}/spike_times"][()]
+            )
+        assert "voltage" not in a["populations/input"] and "voltage" in b["populations/input"]
+
+
+def test_infer_refuses_existing_results_and_force_replaces(paired):
+    path = paired / "sim.h5"
+    before = path.read_bytes()
+    code, _, err = wi("infer", path, "--method", "stdwi")
+    assert_user_error(code, err, "sim.h5", "/inference/stdwi", "--force")
+    assert path.read_bytes() == before
+    code, _, err = wi(
+        "infer",
+        path,
+        "--method",
+        "stdwi",
+        "--force",
+        "-q",
+        "--set",
+        "infer.methods.stdwi.decay=0.5",
+    )
+    assert code == 0, err
+    with h5py.File(path) as f:
+        assert "decay: 0.5" in f["inference/stdwi"].attrs["params"]
+
+
+def test_rdd_needs_voltages(paired):
+    code, _, err = wi("infer", paired / "run.h5", "--method", "rdd", "--force")
+    assert_user_error(code, err, "run.h5", "record.voltages: true")
+
+
+def test_bayes_needs_a_wiener_run(paired):
+    code, _, err = wi("infer", paired / "sim.h5", "--method", "bayes")
+    assert_user_error(code, err, "sim.h5", "wiener")
+
+
+def test_unknown_method(paired):
+    code, _, err = wi("infer", paired / "sim.h5", "--method", "stdw")
+    assert_user_error(code, err, "--method", "did you mean 'stdwi'")
+
+
+def test_divergence_stops_with_the_learning_rate_and_keeps_the_file(paired):
+    path = paired / "sim.h5"
+    before = path.read_bytes()
+    code, _, err = wi(
+        "infer", path, "-m", "akrout", "--force", "--set", "infer.methods.akrout.learning_rate=1e30"
+    )
+    assert_user_error(code, err, "akrout", "learning_rate")
+    assert path.read_bytes() == before
+
+
+def test_incomplete_file_is_refused(tmp_path):
+    p = tmp_path / "i.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs.update(
+            schema="wi-run",
+            schema_version=1,
+            status="incomplete",
+            timestep_ms=0.25,
+            duration_ms=10.0,
+        )
+    code, _, err = wi("infer", p)
+    assert_user_error(code, err, "i.h5", "status")
+
+
+def _external(path, with_output=True):
+    """The README's recipe: spikes written with plain h5py, no config attribute."""
+    cfg = config.validate({"kind": "lif_feedforward", "duration_ms": 20000, "seed": 2})
+    src = path.with_name("src.h5")
+    pipeline.simulate(cfg, src, command="test", quiet=True)
+    with h5py.File(src) as s, h5py.File(path, "w") as f:
+        f.attrs.update(schema="wi-run", schema_version=1, timestep_ms=0.25, duration_ms=20000.0)
+        for pop in ("input", "output") if with_output else ("input",):
+            f[f"populations/{pop}/spike_times"] = s[f"populations/{pop}/spike_times"][()]
+            f[f"populations/{pop}/spike_times_index"] = s[f"populations/{pop}/spike_times_index"][
+                ()
+            ]
+        f["network/input_output/weights"] = s["network/input_output/weights"][()]
+    return path
+
+
+def test_external_data_with_default_parameters(tmp_path):
+    path = _external(tmp_path / "ext.h5")
+    code, out, err = wi("infer", path, "-q")
+    assert code == 0, err
+    with h5py.File(path) as f:
+        assert sorted(f["inference"]) == ["akrout", "stdwi"]  # rdd/bayes do not fit spikes only
+        r = f["inference/stdwi/metrics/pearson_r"][()]
+        assert r[-1] > 0.5  # scored against the weights in the file
+        assert f["inference/stdwi/weights"].shape == (21, 10, 100)
+
+
+def test_external_data_missing_population(tmp_path):
+    path = _external(tmp_path / "ext.h5", with_output=False)
+    code, _, err = wi("infer", path)
+    assert_user_error(code, err, "ext.h5", "/populations/output")
+
+
+def test_pipeline_chunk_size_does_not_change_the_file(tmp_path):
+    cfg = config.validate(
+        {"kind": "lif_feedforward", "duration_ms": 3000, "network": {"n_input": 20, "n_output": 3}}
+    )
+    a, _ = pipeline.run(cfg, tmp_path / "a.h5", command="t", quiet=True)
+    b, _ = pipeline.run(cfg, tmp_path / "b.h5", command="t", quiet=True, chunk_ms=37.25)
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        keys = []
+        fa.visititems(lambda k, v: keys.append(k) if isinstance(v, h5py.Dataset) else None)
+        for k in keys:
+            if "runtime" not in k:
+                np.testing.assert_array_equal(fa[k][()], fb[k][()], err_msg=k)
