@@ -40,8 +40,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check wi tests benchmarks
-	$(BIN)/ruff format --check wi tests benchmarks
+	$(BIN)/ruff check wi tests benchmarks scripts
+	$(BIN)/ruff format --check wi tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -15,9 +15,15 @@ def test_defaults_are_the_paper_protocol():
     n = c.neuron
     assert (n.tau_ms, n.threshold, n.reset, n.rest, n.drift, n.coupling) == (20, 1, -1, 0, 0, 1)
     assert (c.synapse.tau_slow_ms, c.synapse.tau_fast_ms) == (10, 3)
-    assert (c.weights.stim_scale, c.weights.output_scale_factor, c.weights.sd_factor) == (12, 7.5, 0.5)
+    assert (c.weights.stim_scale, c.weights.output_scale_factor, c.weights.sd_factor) == (
+        12,
+        7.5,
+        0.5,
+    )
     m = c.infer.methods
-    assert m.stdwi.tau_fast_ms == 20 and m.stdwi.tau_slow_ms == 200 and m.akrout.batch_stimuli == 100
+    assert (
+        m.stdwi.tau_fast_ms == 20 and m.stdwi.tau_slow_ms == 200 and m.akrout.batch_stimuli == 100
+    )
     assert m.rdd.window_ms == 35 and m.bayes is None
     assert c.n_steps == 800_000
 
@@ -29,13 +35,20 @@ def test_shipped_configs_validate():
 
 
 def test_resolved_yaml_round_trips():
-    c = config.validate({"kind": "lif_feedforward", "seed": 7}, overrides={"stimulation.correlation": 0.3})
+    c = config.validate(
+        {"kind": "lif_feedforward", "seed": 7}, overrides={"stimulation.correlation": 0.3}
+    )
     again = config.validate(yaml.safe_load(config.to_yaml(c)))
     assert again == c and again.stimulation.correlation == 0.3
 
 
 def test_set_values_are_yaml_scalars():
-    assert config.parse_set(["a.b=10", "c=1e-3", "d=true", "e=text"]) == {"a.b": 10, "c": 1e-3, "d": True, "e": "text"}
+    assert config.parse_set(["a.b=10", "c=1e-3", "d=true", "e=text"]) == {
+        "a.b": 10,
+        "c": 1e-3,
+        "d": True,
+        "e": "text",
+    }
     with pytest.raises(UserError, match="key.path=value"):
         config.parse_set(["novalue"])
 
@@ -51,9 +64,21 @@ def test_set_values_are_yaml_scalars():
         ({"kind": "lif_feedforward", "timestep_ms": -1}, "timestep_ms", "greater than 0"),
         ({"kind": "lif_feedforward", "timestep_ms": 25}, "timestep_ms", "tau_ms"),
         ({"kind": "lif_feedforward", "seed": "x"}, "seed", "integer"),
-        ({"kind": "lif_feedforward", "stimulation": {"fraction_active": 0}}, "stimulation.fraction_active", "greater than 0"),
-        ({"kind": "lif_feedforward", "stimulation": {"fraction_active": 1.5}}, "stimulation.fraction_active", "1"),
-        ({"kind": "lif_feedforward", "stimulation": {"correlation": 2}}, "stimulation.correlation", "1"),
+        (
+            {"kind": "lif_feedforward", "stimulation": {"fraction_active": 0}},
+            "stimulation.fraction_active",
+            "greater than 0",
+        ),
+        (
+            {"kind": "lif_feedforward", "stimulation": {"fraction_active": 1.5}},
+            "stimulation.fraction_active",
+            "1",
+        ),
+        (
+            {"kind": "lif_feedforward", "stimulation": {"correlation": 2}},
+            "stimulation.correlation",
+            "1",
+        ),
         ({"kind": "lif_feedforward", "network": {"n_input": 0}}, "network.n_input", "1"),
         ({"kind": "lif_feedforward", "synapse": {"tau_fast_ms": 12}}, "synapse", "tau_fast_ms"),
         ({"kind": "wiener", "network": {"n_pairs": 0}}, "network.n_pairs", "1"),

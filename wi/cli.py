@@ -89,6 +89,14 @@ def _output(config: Path, output: Path | None, force: bool) -> Path:
     return check_output(output if output is not None else default_output(config), force)
 
 
+def _network_job(config: Path, sets, output: Path | None, force: bool):
+    """Config, checked output path and start time of a simulate/run command."""
+    cfg = _load(config, sets)
+    if cfg.kind == "autoencoder":
+        raise UserError("kind autoencoder runs with `wi autoencoder`", file=config, key="kind")
+    return cfg, _output(config, output, force), time.perf_counter()
+
+
 def _score_table(rows: list[dict], title: str = "inference") -> None:
     if not rows:
         return
@@ -144,11 +152,7 @@ def simulate(
     """Simulate a network (kind lif_feedforward or wiener) into an HDF5 run file."""
     from wi import pipeline
 
-    cfg = _load(config, set_)
-    if cfg.kind == "autoencoder":
-        raise UserError("kind autoencoder runs with `wi autoencoder`", file=config, key="kind")
-    path = _output(config, output, force)
-    t0 = time.perf_counter()
+    cfg, path, t0 = _network_job(config, set_, output, force)
     pipeline.simulate(cfg, path, command=_command_line(), quiet=quiet)
     _print_run_summary(path, time.perf_counter() - t0)
 
@@ -168,11 +172,7 @@ def run(
     """Simulate and infer in ONE streaming pass (memory independent of duration)."""
     from wi import pipeline
 
-    cfg = _load(config, set_)
-    if cfg.kind == "autoencoder":
-        raise UserError("kind autoencoder runs with `wi autoencoder`", file=config, key="kind")
-    path = _output(config, output, force)
-    t0 = time.perf_counter()
+    cfg, path, t0 = _network_job(config, set_, output, force)
     _, rows = pipeline.run(cfg, path, command=_command_line(), quiet=quiet, methods=method)
     _print_run_summary(path, time.perf_counter() - t0)
     _score_table(rows)

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from wi.autoencoder.config import AutoencoderConfig
-from wi.errors import UserError
+from wi.errors import UserError, require_file
 from wi.infer.params import InferConfig
 from wi.section import RunBase, Section
 
@@ -282,10 +282,7 @@ def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
 def read_raw(path: str | os.PathLike) -> dict:
     """The raw mapping of a YAML config, or of the ``config`` attribute of a run file."""
     path = Path(path)
-    if not path.exists():
-        raise UserError("no such file", file=path)
-    if path.is_dir():
-        raise UserError("is a directory, expected a YAML config or a run file", file=path)
+    require_file(path, "a YAML config or a run file")
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":

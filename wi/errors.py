@@ -28,3 +28,29 @@ class UserError(Exception):
 
 class InferenceDiverged(UserError):
     """An estimate became NaN or infinite (usually a learning rate that is too large)."""
+
+
+def require_file(path: str | os.PathLike, what: str) -> None:
+    """Raise a UserError unless ``path`` is an existing regular file (``what`` it should be)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError("no such file", file=path)
+    if path.is_dir():
+        raise UserError(f"is a directory, expected {what}", file=path)
+
+
+def require_writable_dir(directory: str | os.PathLike) -> None:
+    """Create ``directory`` if needed; raise a UserError if it cannot hold new files."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError("output directory is a file", file=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory: {exc.strerror}", file=directory) from None
+    if not os.access(directory, os.W_OK):
+        raise UserError("output directory is not writable", file=directory)

@@ -26,7 +26,7 @@ import numpy as np
 
 from wi import __version__
 from wi.chunk import Chunk, SpikeEvents, ms_to_steps
-from wi.errors import UserError
+from wi.errors import UserError, require_file, require_writable_dir
 
 SCHEMA = "wi-run"
 SCHEMA_VERSION = 1
@@ -52,15 +52,7 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
         raise UserError("exists; use --force to overwrite it", file=path)
     if path.is_dir():
         raise UserError("is a directory", file=path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise UserError("output directory is a file", file=parent)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory: {exc.strerror}", file=parent) from None
-    if not os.access(parent, os.W_OK):
-        raise UserError("output directory is not writable", file=parent)
+    require_writable_dir(path.parent if str(path.parent) else Path("."))
     return path
 
 
@@ -339,10 +331,7 @@ def read_config_attr(path: str | os.PathLike) -> str:
 def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool = True) -> RunFile:
     """Open a run file and check that it is one: HDF5, schema ``wi-run``, complete."""
     path = Path(path)
-    if not path.exists():
-        raise UserError("no such file", file=path)
-    if path.is_dir():
-        raise UserError("is a directory, expected an HDF5 run file", file=path)
+    require_file(path, "an HDF5 run file")
     with open(path, "rb") as fh:
         if fh.read(8) != HDF5_MAGIC:
             raise UserError("not an HDF5 file", file=path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from wi.errors import UserError
+from wi.errors import UserError, require_writable_dir
 
 FORMATS = ("png", "pdf", "svg")
 INSTALL = "pip install 'wi[plot]'"
@@ -74,14 +74,7 @@ def plot_file(path: Path, outdir: Path | None = None, fmt: str = "png") -> list[
 def _draw(makers, outdir: Path, fmt: str, source: Path, save_figure, style) -> list[Path]:
     if not makers:
         raise UserError("nothing to plot: no spikes, inference or autoencoder results", file=source)
-    if outdir.exists() and not outdir.is_dir():
-        raise UserError("output directory is a file", file=outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory: {exc.strerror}", file=outdir) from None
-    if not os.access(outdir, os.W_OK):
-        raise UserError("output directory is not writable", file=outdir)
+    require_writable_dir(outdir)
     written = []
     with style():
         for name, make in makers:
