@@ -9,7 +9,6 @@ Matplotlib is an optional extra (``pip install 'wi[plot]'``); it is imported onl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from wi.errors import UserError, require_writable_dir
