@@ -84,7 +84,13 @@ class LIFNetwork(Section):
 class Stimulation(Section):
     """Poisson stimulation: every ``period_ms`` a fresh random subset of exactly
     ``round(fraction_active * n_input)`` units fires at ``rate_hz``; the rest are silent.
-    ``correlation`` c in [0, 1] is the single-interaction-process correlation."""
+
+    ``correlation`` c in [0, 1] is the paper's correlated variant (single-interaction process,
+    Kuhn et al. 2003, as in the original code): per step a shared train fires with p = r dt;
+    each active unit fires on its own with p = (1 - c) r dt and copies each shared spike with
+    probability c. The rate stays r; the pairwise spike-count correlation is about c**2
+    (exactly c^2 (1 - p) / (1 - p ((1 - c)^2 + c^2)) per step).
+    """
 
     rate_hz: float = Field(200.0, ge=0)
     period_ms: float = Field(100.0, gt=0)
