@@ -150,3 +150,36 @@ def test_pipeline_chunk_size_does_not_change_the_file(tmp_path):
         for k in keys:
             if "runtime" not in k:
                 np.testing.assert_array_equal(fa[k][()], fb[k][()], err_msg=k)
+
+
+def test_noise_compare_clean_runs_both_from_one_stream(tmp_path):
+    base = {
+        "kind": "lif_feedforward",
+        "duration_ms": 4000,
+        "network": {"n_input": 20, "n_output": 3},
+    }
+    noisy = {
+        **base,
+        "observation_noise": {"drop_prob": 0.3, "add_fraction": 0.2, "compare_clean": True},
+    }
+    both, rows = pipeline.run(config.validate(noisy), tmp_path / "both.h5", command="t", quiet=True)
+    clean, _ = pipeline.run(config.validate(base), tmp_path / "clean.h5", command="t", quiet=True)
+    assert [r["method"] for r in rows] == [
+        "stdwi",
+        "akrout",
+        "rdd",
+        "stdwi_noisy",
+        "akrout_noisy",
+        "rdd_noisy",
+    ]
+    with h5py.File(both) as b, h5py.File(clean) as c:
+        for m in ("stdwi", "akrout", "rdd"):
+            # the clean half equals a run without noise; the noisy half differs
+            np.testing.assert_array_equal(
+                b[f"inference/{m}/weights"][()], c[f"inference/{m}/weights"][()]
+            )
+            assert not np.array_equal(
+                b[f"inference/{m}_noisy/weights"][-1], c[f"inference/{m}/weights"][-1]
+            )
+            assert "drop_prob: 0.3" in b[f"inference/{m}_noisy"].attrs["observation_noise"]
+            assert "observation_noise" not in b[f"inference/{m}"].attrs

@@ -55,16 +55,19 @@ class ConfigWarning(UserWarning):
 
 # ----------------------------------------------------------------------------- shared
 class ObservationNoise(Section):
-    """Noise applied to observed spikes before inference (never to the simulation).
-
-    Per population and per check interval: each spike is dropped with ``drop_prob``,
-    ``round(add_fraction * n)`` spikes are added at uniform random times (n = the neuron's
-    observed spikes in that interval), and every spike is jittered by N(0, jitter_ms^2).
+    """Noise applied to the observed spikes of ``input`` and ``output`` before inference (never
+    to the simulation), in fixed 1000 ms blocks, each with its own random stream: each spike is
+    dropped with ``drop_prob``; ``round(add_fraction * n)`` spikes are added per neuron at
+    uniform random steps (n = its spikes in the block); every spike is moved by a Gaussian
+    ``jitter_ms`` (SD, ms). With ``compare_clean``, the same stream is also inferred without
+    noise: clean results go to ``/inference/<method>``, noisy ones to
+    ``/inference/<method>_noisy`` (otherwise the noisy results are ``/inference/<method>``).
     """
 
     drop_prob: float = Field(0.0, ge=0, le=1)
     add_fraction: float = Field(0.0, ge=0)
     jitter_ms: float = Field(0.0, ge=0)
+    compare_clean: bool = False
 
     @property
     def active(self) -> bool:

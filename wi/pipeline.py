@@ -35,7 +35,7 @@ def simulate(
     cfg, out: Path, *, command: str, quiet: bool = False, chunk_ms: float = CHUNK_MS
 ) -> Path:
     """Simulate ``cfg`` (lif_feedforward or wiener) into the run file ``out``."""
-    _run_stream(cfg, out, command=command, quiet=quiet, make_session=None, chunk_ms=chunk_ms)
+    _run_stream(cfg, out, command=command, quiet=quiet, make_sessions=None, chunk_ms=chunk_ms)
     return Path(out)
 
 
@@ -49,29 +49,30 @@ def run(
     chunk_ms: float = CHUNK_MS,
 ) -> tuple[Path, list[dict]]:
     """Simulate and infer in one streaming pass; returns the run file and the score table."""
-    from wi.infer.driver import InferenceSession
+    from wi.infer.driver import sessions_from_config
 
     _check_names(methods)  # unknown method names fail before any work
 
-    def make_session(proto):
-        return InferenceSession.from_config(cfg, methods, truth=proto.weights.get("input_output"))
+    def make_sessions(proto):
+        return sessions_from_config(cfg, methods, truth=proto.weights.get("input_output"))
 
     summary = _run_stream(
-        cfg, out, command=command, quiet=quiet, make_session=make_session, chunk_ms=chunk_ms
+        cfg, out, command=command, quiet=quiet, make_sessions=make_sessions, chunk_ms=chunk_ms
     )
     return Path(out), summary
 
 
-def _run_stream(cfg, out: Path, *, command, quiet, make_session, chunk_ms) -> list[dict]:
+def _run_stream(cfg, out: Path, *, command, quiet, make_sessions, chunk_ms) -> list[dict]:
+    """Simulate into ``out``; the inference sessions (if any) eat the same chunks."""
     from wi.sim import build_protocol
 
     proto = build_protocol(cfg)
-    session = make_session(proto) if make_session is not None else None
+    sessions = make_sessions(proto) if make_sessions is not None else []
     record = bool(cfg.record.voltages)
     wanted: set[str] = set()
     if record:
         wanted |= {f"{p}/{n}" for p, names in proto.voltage_names.items() for n in names}
-    if session is not None:
+    for session in sessions:
         wanted |= {f"{p}/{n}" for p, names in session.voltages.items() for n in names}
     with RunWriter(
         out,
@@ -90,19 +91,28 @@ def _run_stream(cfg, out: Path, *, command, quiet, make_session, chunk_ms) -> li
         for projection, weights in proto.weights.items():
             writer.write_weights(projection, weights)
         total_s = proto.n_steps * proto.timestep_ms / 1000.0
-        label = "simulate + infer" if session is not None else "simulate"
+        label = "simulate + infer" if sessions else "simulate"
         with progress(label, total_s, quiet=quiet) as bar:
             for chunk in proto.chunks(_chunk_steps(proto.timestep_ms, chunk_ms), voltages=wanted):
                 writer.append(chunk)
-                if session is not None:
+                for session in sessions:
                     session.feed(chunk)
                 bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
-        if session is None:
-            return []
-        with session:
+        return _write_sessions(sessions, writer.h5)
+
+
+def _write_sessions(sessions, h5) -> list[dict]:
+    """Close the sessions, write their results into ``h5``, release their spools."""
+    rows = []
+    try:
+        for session in sessions:
             session.close()
-            session.write(writer.h5)
-            return session.summary()
+            session.write(h5, overwrite=True)
+            rows += session.summary()
+    finally:
+        for session in sessions:
+            session.release()
+    return rows
 
 
 # ----------------------------------------------------------------------------- inference
@@ -160,7 +170,7 @@ def infer(
     """
     import warnings
 
-    from wi.infer.driver import InferenceSession
+    from wi.infer.driver import sessions_from_config
 
     _check_names(methods)
     path = Path(path)
@@ -194,31 +204,34 @@ def infer(
                 warnings.warn(f"{m} skipped: {_not_applicable(run_file, cfg, m)}", stacklevel=2)
             if not methods:
                 raise UserError("no inference method fits this file", file=path)
-        existing = [m for m in methods if f"inference/{m}" in run_file.h5]
-        if existing and not force:
-            raise UserError(
-                f"already holds results of {', '.join(existing)}; use --force to replace them",
-                file=path,
-                key=f"/inference/{existing[0]}",
-            )
-        session = InferenceSession.from_config(
-            cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post
-        )
-        chunk_steps = _chunk_steps(run_file.timestep_ms, chunk_ms)
-        with session, progress("infer", run_file.duration_ms / 1000.0, quiet=quiet) as bar:
-            for chunk in run_file.iter_chunks(
-                tuple(session.populations),
-                chunk_steps,
-                voltages=session.voltages,
-                marks=session.marks,
-            ):
-                session.feed(chunk)
-                bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
-            session.close()
-            run_file.close()
-            with atomic_path(path, copy_from=path) as tmp, h5py.File(tmp, "a") as h5:
-                session.write(h5, overwrite=True)
-            return session.summary()
+        sessions = sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post)
+        try:
+            existing = [
+                n for s in sessions for n in s.stored_names if f"inference/{n}" in run_file.h5
+            ]
+            if existing and not force:
+                raise UserError(
+                    f"already holds results of {', '.join(existing)}; use --force to replace them",
+                    file=path,
+                    key=f"/inference/{existing[0]}",
+                )
+            need = sessions[0]  # every session needs the same data
+            with progress("infer", run_file.duration_ms / 1000.0, quiet=quiet) as bar:
+                for chunk in run_file.iter_chunks(
+                    tuple(need.populations),
+                    _chunk_steps(run_file.timestep_ms, chunk_ms),
+                    voltages=need.voltages,
+                    marks=need.marks,
+                ):
+                    for session in sessions:
+                        session.feed(chunk)
+                    bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
+        except BaseException:
+            for session in sessions:
+                session.release()
+            raise
+    with atomic_path(path, copy_from=path) as tmp, h5py.File(tmp, "a") as h5:
+        return _write_sessions(sessions, h5)
 
 
 def _not_applicable(run_file, cfg, method: str) -> str | None:

@@ -79,6 +79,7 @@ class InferenceSession:
     (Bayes); ``duration_ms`` is added. ``noise`` is any object with ``drop_prob``,
     ``add_fraction``, ``jitter_ms`` (or None).
     ``truth`` (n_post, n_pre) enables the metrics; ``one_to_one`` scores the diagonal only.
+    ``suffix`` is appended to each method's name in the file and the summary (e.g. ``_noisy``).
     """
 
     def __init__(
@@ -96,9 +97,11 @@ class InferenceSession:
         seed: int = 0,
         one_to_one: bool = False,
         context: dict | None = None,
+        suffix: str = "",
     ):
         if not methods:
             raise ValueError("no methods to run")
+        self.suffix = suffix
         self.n_pre, self.n_post = int(n_pre), int(n_post)
         self.timestep_ms = float(timestep_ms)
         self.n_steps = int(round(duration_ms / timestep_ms))
@@ -141,6 +144,11 @@ class InferenceSession:
             self._record(name, 0, self.initial_guess)
 
     # ------------------------------------------------------------------ what the stream must hold
+    @property
+    def stored_names(self) -> list[str]:
+        """The names under ``/inference`` this session writes."""
+        return [m + self.suffix for m in self.estimators]
+
     @property
     def methods(self) -> list[str]:
         return list(self.estimators)
@@ -260,11 +268,12 @@ class InferenceSession:
             self.close()
         root = h5.require_group("inference")
         for name, h in self.history.items():
-            if name in root:
+            stored = name + self.suffix
+            if stored in root:
                 if not overwrite:
-                    raise ValueError(f"/inference/{name} exists")
-                del root[name]
-            g = root.create_group(name)
+                    raise ValueError(f"/inference/{stored} exists")
+                del root[stored]
+            g = root.create_group(stored)
             ds = g.create_dataset(
                 "weights",
                 shape=(h.n, *h.shape),
@@ -293,7 +302,7 @@ class InferenceSession:
             a = self._attrs(name)
             rows.append(
                 {
-                    "method": name,
+                    "method": name + self.suffix,
                     "pearson_r": a.get("final_pearson_r", float("nan")),
                     "sign_accuracy": a.get("final_sign_accuracy", float("nan")),
                     "cosine": a.get("final_cosine", float("nan")),
@@ -324,16 +333,19 @@ class InferenceSession:
         truth: np.ndarray | None = None,
         n_pre: int | None = None,
         n_post: int | None = None,
+        clean: bool = False,
+        suffix: str = "",
     ) -> InferenceSession:
         """A session for a resolved run config (``lif_feedforward`` or ``wiener``): the methods
-        named (default: those set in ``cfg.infer.methods``) with their configured params."""
+        named (default: those set in ``cfg.infer.methods``) with their configured params.
+        ``clean`` ignores the config's observation noise."""
         chosen = methods or [
             m
             for m in ("stdwi", "akrout", "rdd", "bayes")
             if getattr(cfg.infer.methods, m) is not None
         ]
         dims = protocol_dims(cfg)
-        noise = getattr(cfg, "observation_noise", None)
+        noise = None if clean else getattr(cfg, "observation_noise", None)
         return cls(
             {m: getattr(cfg.infer.methods, m, None) for m in chosen},
             n_pre=n_pre or dims[0],
@@ -347,7 +359,23 @@ class InferenceSession:
             seed=cfg.seed,
             one_to_one=cfg.kind == "wiener",
             context=context_from_config(cfg),
+            suffix=suffix,
         )
+
+
+def sessions_from_config(
+    cfg: Any, methods: list[str] | None = None, **kwargs
+) -> list[InferenceSession]:
+    """The sessions a run config asks for: one, or with ``observation_noise.compare_clean`` two
+    fed by the same stream: clean spikes -> ``/inference/<method>``, noisy spikes ->
+    ``/inference/<method>_noisy``."""
+    noise = getattr(cfg, "observation_noise", None)
+    if noise is not None and noise.active and getattr(noise, "compare_clean", False):
+        return [
+            InferenceSession.from_config(cfg, methods, clean=True, **kwargs),
+            InferenceSession.from_config(cfg, methods, suffix="_noisy", **kwargs),
+        ]
+    return [InferenceSession.from_config(cfg, methods, **kwargs)]
 
 
 def protocol_dims(cfg: Any) -> tuple[int, int]:
