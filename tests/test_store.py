@@ -7,6 +7,7 @@ import pytest
 from wi import store
 from wi.chunk import Chunk, SpikeEvents
 from wi.errors import UserError
+from wi.store import spool
 
 DT = 0.25
 
@@ -59,13 +60,13 @@ def data():
 
 
 @pytest.mark.parametrize(
-    "group_events, block_events", [(store._GROUP_EVENTS, store._BLOCK_EVENTS), (17, 5), (40, 1000)]
+    "group_events, block_events", [(spool._GROUP_EVENTS, spool._BLOCK_EVENTS), (17, 5), (40, 1000)]
 )
 def test_ragged_layout_matches_per_neuron_trains(
     tmp_path, data, monkeypatch, group_events, block_events
 ):
-    monkeypatch.setattr(store, "_GROUP_EVENTS", group_events)  # exercise the bucketed finish
-    monkeypatch.setattr(store, "_BLOCK_EVENTS", block_events)
+    monkeypatch.setattr(spool, "_GROUP_EVENTS", group_events)  # exercise the bucketed finish
+    monkeypatch.setattr(spool, "_BLOCK_EVENTS", block_events)
     n, n_steps, ev, volts, marks = data
     path = tmp_path / "r.h5"
     _write(path, ev, volts, n_steps, 1000, marks)
