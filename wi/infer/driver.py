@@ -17,7 +17,6 @@ estimator sees them, with the run seed.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
@@ -28,6 +27,7 @@ from wi.chunk import Chunk
 from wi.errors import InferenceDiverged
 from wi.infer import metrics
 from wi.infer.base import Estimator, get
+from wi.infer.history import History
 from wi.infer.noise import NoiseStage
 from wi.infer.params import InitialGuess
 from wi.section import Section
@@ -39,35 +39,6 @@ def initial_guess_matrix(guess: InitialGuess, n_post: int, n_pre: int) -> np.nda
     """``scale * (U(0, 1) - 0.5)``, U from ``np.random.RandomState(seed).uniform``."""
     u = np.random.RandomState(guess.seed).uniform(size=(n_post, n_pre))
     return guess.scale * (u - 0.5)
-
-
-class _History:
-    """Rows of one method spooled to a temporary file, plus per-row metrics and times."""
-
-    def __init__(self, shape: tuple[int, int]):
-        self.shape = shape
-        self.fh = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-        self.n = 0
-        self.times: list[float] = []
-        self.scores: dict[str, list[float]] = {m: [] for m in metrics.NAMES}
-
-    def append(self, t_ms: float, row: np.ndarray, score: dict[str, float] | None) -> None:
-        np.ascontiguousarray(row, np.float64).tofile(self.fh)
-        self.n += 1
-        self.times.append(t_ms)
-        for m in metrics.NAMES:
-            self.scores[m].append(score[m] if score else np.nan)
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        self.fh.flush()
-        size = self.shape[0] * self.shape[1]
-        self.fh.seek(start * size * 8)
-        out = np.fromfile(self.fh, np.float64, count=(stop - start) * size)
-        self.fh.seek(0, 2)
-        return out.reshape(stop - start, *self.shape)
-
-    def close(self) -> None:
-        self.fh.close()
 
 
 class InferenceSession:
@@ -136,7 +107,7 @@ class InferenceSession:
             )
         self.noise_params = noise
         self.runtime_s = dict.fromkeys(self.estimators, 0.0)
-        self.history = {name: _History((self.n_post, self.n_pre)) for name in self.estimators}
+        self.history = {name: History((self.n_post, self.n_pre)) for name in self.estimators}
         self._fed = 0
         self._next_check = min(self.check_steps, self.n_steps)
         self._closed = False
@@ -274,24 +245,7 @@ class InferenceSession:
                     raise ValueError(f"/inference/{stored} exists")
                 del root[stored]
             g = root.create_group(stored)
-            ds = g.create_dataset(
-                "weights",
-                shape=(h.n, *h.shape),
-                dtype=np.float64,
-                chunks=(1, *h.shape),
-                compression="gzip",
-                compression_opts=1,
-                shuffle=True,
-            )
-            block = max(1, (8 << 20) // (8 * h.shape[0] * h.shape[1]))
-            for lo in range(0, h.n, block):
-                hi = min(lo + block, h.n)
-                ds[lo:hi] = h.rows(lo, hi)
-            g.create_dataset("time_ms", data=np.asarray(h.times, np.float64)).attrs["units"] = "ms"
-            if self.truth is not None:
-                mg = g.create_group("metrics")
-                for m, v in h.scores.items():
-                    mg.create_dataset(m, data=np.asarray(v, np.float64))
+            h.write(g, with_metrics=self.truth is not None)
             for k, v in self._attrs(name).items():
                 g.attrs[k] = v
 
