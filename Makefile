@@ -33,8 +33,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 -q
 
+# long science checks (none at the moment: the ordering STDWI > Akrout > RDD at 200 s runs in `make test`)
 test-slow: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks

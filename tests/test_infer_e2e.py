@@ -4,7 +4,6 @@ the file gives the same estimates as the live stream."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from wi.config import to_yaml, validate
 from wi.infer.driver import InferenceSession
@@ -71,7 +70,6 @@ def test_stored_run_replays_to_identical_estimates(tmp_path):
         assert not np.array_equal(live.result(name)["weights"][-1], live.result(name)["weights"][0])
 
 
-@pytest.mark.slow
 def test_science_stdwi_beats_akrout_beats_rdd_at_200s():
     """The paper's ordering after 200 s of data, averaged over three seeds."""
     r = {"stdwi": [], "akrout": [], "rdd": []}

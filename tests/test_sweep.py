@@ -507,7 +507,6 @@ def test_shipped_sweeps_are_the_papers_grids():
 
 
 # ----------------------------------------------------------------------------- real pipeline
-@pytest.mark.slow
 def test_real_run_sweep_and_collect(tmp_path):
     """Two real `wi run` points (2 s): collect's table equals the files' final scores."""
     path = write_sweep(
