@@ -70,6 +70,26 @@ def test_history_rows_times_and_last_row():
     assert s.voltages == {"input": ("voltage", "voltage_free")} and s.marks == {}
 
 
+def test_one_to_one_history_holds_the_diagonal_and_zeros(tmp_path):
+    """A one-to-one projection has synapses on the diagonal only: the stored estimates are the
+    estimator's diagonal with exact zeros elsewhere, and the file stays small."""
+    chunk, _ = synthetic(22, n_pre=4)
+    p = STDWIParams(learning_rate=0.01)
+    truth = np.diag(np.linspace(-1.0, 1.0, 4))
+    s = feed_all(session({"stdwi": p}, truth=truth, n_pre=4, one_to_one=True), [chunk])
+    guess = 0.01 * (np.random.RandomState(3).uniform(size=(4, 4)) - 0.5)
+    est = STDWI(p).start(4, 4, DT, guess, duration_ms=3000.0).update(chunk.window(0, N_STEPS))
+    est.finalize()
+    rows = s.result("stdwi")["weights"]
+    np.testing.assert_array_equal(rows[0], np.diag(np.diagonal(guess)))
+    np.testing.assert_array_equal(rows[-1], np.diag(np.diagonal(est.snapshot())))
+    assert np.count_nonzero(rows[-1] - np.diag(np.diagonal(rows[-1]))) == 0
+    with h5py.File(tmp_path / "r.h5", "w") as h5:
+        s.write(h5)
+        np.testing.assert_array_equal(h5["inference/stdwi/weights"][()], rows)
+        assert h5["inference/stdwi"].attrs["scored"] == "diagonal"
+
+
 def test_initial_guess_is_the_documented_randomstate_draw():
     g = initial_guess_matrix(InitialGuess(scale=0.001, seed=42), 3, 5)
     np.testing.assert_array_equal(g, 0.001 * (np.random.RandomState(42).uniform(size=(3, 5)) - 0.5))

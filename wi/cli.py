@@ -138,7 +138,8 @@ def validate(
     cfg = _load(config, set_)
     if show:
         out.print(to_yaml(cfg), end="")
-    out.print(f"ok: {config}: kind {cfg.kind}, {cfg.n_steps:,} steps of {cfg.timestep_ms} ms")
+    what = f"experiment {cfg.experiment}" if cfg.kind == "autoencoder" else f"{cfg.n_steps:,} steps"
+    out.print(f"ok: {config}: kind {cfg.kind}, {what}, timestep {cfg.timestep_ms} ms")
 
 
 @app.command()

@@ -49,7 +49,9 @@ class InferenceSession:
     kernel of the synapse section; RDD), ``drift_per_ms``, ``diffusion_per_ms``, ``threshold``
     (Bayes); ``duration_ms`` is added. ``noise`` is any object with ``drop_prob``,
     ``add_fraction``, ``jitter_ms`` (or None).
-    ``truth`` (n_post, n_pre) enables the metrics; ``one_to_one`` scores the diagonal only.
+    ``truth`` (n_post, n_pre) enables the metrics. ``one_to_one`` (a projection whose only
+    synapses are the diagonal, as in the Wiener protocol): only the diagonal is scored and
+    stored; the stored estimates are 0 off the diagonal.
     ``suffix`` is appended to each method's name in the file and the summary (e.g. ``_noisy``).
     """
 
@@ -107,7 +109,10 @@ class InferenceSession:
             )
         self.noise_params = noise
         self.runtime_s = dict.fromkeys(self.estimators, 0.0)
-        self.history = {name: History((self.n_post, self.n_pre)) for name in self.estimators}
+        self.history = {
+            name: History((self.n_post, self.n_pre), diagonal=self.one_to_one)
+            for name in self.estimators
+        }
         self._fed = 0
         self._next_check = min(self.check_steps, self.n_steps)
         self._closed = False
