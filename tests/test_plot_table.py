@@ -145,3 +145,16 @@ def test_bad_tables(tmp_path):
     p.write_text("seed,stdwi.pearson_r\n1,0.5,3\n")
     with pytest.raises(UserError, match="line 2"):
         plot_file(p, None)
+
+
+def test_panels_only_for_metrics_with_values(tmp_path):
+    """runtime is in the table but not drawn; a metric no point has (r never reached 0.9) gets
+    no empty panel."""
+    header = ["seed", PARAM, "stdwi.pearson_r", "stdwi.time_to_r90_ms", "stdwi.runtime_s"]
+    rows = [[s, t, 0.5 + t / 100, "", 0.01] for s in SEEDS for t in TAUS]
+    path = tmp_path / "t.csv"
+    write_csv(path, header, rows)
+    [(name, make)] = table.figures(path)
+    fig = make()
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_ylabel() for ax in shown] == ["final Pearson r"]

@@ -42,6 +42,8 @@ NOT_PARAMETERS = {
     "wall_s",
 }
 MAX_COMBOS = 6  # lines per method for combinations of the other swept parameters
+NOT_DRAWN = {"runtime_s"}  # in the table, not worth a panel
+PANELS_PER_ROW = 3
 
 
 def _value(s: str):
@@ -120,7 +122,7 @@ def fig_parameter(param: str, cols: dict, metric_cols: dict, others: list[str]):
     """One panel per metric: mean +- SD over seeds against ``param``, one line per method
     (and per combination of the other swept parameters, up to MAX_COMBOS)."""
     metrics = list(metric_cols)
-    fig, axes = new_figure(4.0 * len(metrics), 3.4, 1, len(metrics))
+    fig, axes = _grid(len(metrics), 4.0, 3.4)
     xs_all = cols[param]
     numeric = all(isinstance(x, float) for x in xs_all)
     combos = [()]
@@ -135,7 +137,7 @@ def fig_parameter(param: str, cols: dict, metric_cols: dict, others: list[str]):
     combo_style = {c: next(styles) for c in combos}
     markers = dict(zip(combos, itertools.cycle("osD^v<"), strict=False))
     cats = sorted(set(xs_all), key=_sort_key)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for ax, metric in zip(axes, metrics, strict=False):
         scale = 1e-3 if metric.endswith("_ms") else 1.0
         for method, col in metric_cols[metric].items():
             for combo in combos:
@@ -172,16 +174,27 @@ def fig_parameter(param: str, cols: dict, metric_cols: dict, others: list[str]):
             ax.set_xticks(range(len(cats)), [str(c) for c in cats])
         ax.set_xlabel(param)
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    axes[0, -1].legend(fontsize=8, **OUTSIDE)
+    axes[min(len(metrics), PANELS_PER_ROW) - 1].legend(fontsize=8, **OUTSIDE)
     fig.suptitle(f"Sweep over {param}: mean ± SD across seeds")
     return fig
+
+
+def _grid(n: int, width: float, height: float):
+    """Panels in rows of at most PANELS_PER_ROW; unused axes hidden. Returns (fig, flat axes)."""
+    ncols = min(n, PANELS_PER_ROW)
+    nrows = -(-n // ncols)
+    fig, axes = new_figure(width * ncols, height * nrows, nrows, ncols)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def fig_methods(cols: dict, metric_cols: dict):
     """No swept parameter but seeds: mean +- SD per method, one panel per metric."""
     metrics = list(metric_cols)
-    fig, axes = new_figure(3.3 * len(metrics), 3.2, 1, len(metrics))
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    fig, axes = _grid(len(metrics), 3.3, 3.2)
+    for ax, metric in zip(axes, metrics, strict=True):
         scale = 1e-3 if metric.endswith("_ms") else 1.0
         names = list(metric_cols[metric])
         for k, method in enumerate(names):
@@ -206,6 +219,10 @@ def fig_methods(cols: dict, metric_cols: dict):
     return fig
 
 
+def _has_values(column: list) -> bool:
+    return any(isinstance(v, float) and np.isfinite(v) for v in column)
+
+
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -220,6 +237,16 @@ def figures(path: Path) -> list[tuple[str, Callable]]:
             file=path,
         )
     params = swept_parameters(header, cols, metric_cols)
+    # panels: metrics worth drawing that some point has a value for (e.g. no time-to-r90 panel
+    # when no run reached r >= 0.9)
+    metric_cols = {
+        m: {meth: c for meth, c in d.items() if _has_values(cols[c])}
+        for m, d in metric_cols.items()
+        if m not in NOT_DRAWN
+    }
+    metric_cols = {m: d for m, d in metric_cols.items() if d}
+    if not metric_cols:
+        raise UserError("no metric has a value: no point finished", file=path)
     if not params:
         return [("sweep_methods", lambda: fig_methods(cols, metric_cols))]
     out = []
