@@ -13,7 +13,7 @@ import h5py
 from wi.config import to_yaml
 from wi.errors import UserError
 from wi.progress import progress
-from wi.store import RunWriter, atomic_path, open_run
+from wi.store import RunWriter, atomic_path, is_complete, open_run
 
 CHUNK_MS = 1000.0  # simulation chunk length; a tuning knob that never changes results
 
@@ -257,10 +257,6 @@ def newest_run(runs_dir: Path = Path("runs")) -> Path:
         reverse=True,
     )
     for p in candidates:
-        try:
-            with h5py.File(p, "r") as h5:
-                if h5.attrs.get("status") in ("complete", b"complete"):
-                    return p
-        except OSError:
-            continue
+        if is_complete(p):
+            return p
     raise UserError("no complete run file; give RUN.h5 explicitly", file=runs_dir)

@@ -18,26 +18,22 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from wi import __version__
 from wi.autoencoder.model import Output, Params
 from wi.autoencoder.network import Decoders
-from wi.store import SCHEMA, SCHEMA_VERSION, now_utc
+from wi.store import mark_complete, write_root_attrs
 
 
 def write_root(h5: h5py.File, cfg, *, command: str, config_yaml: str, duration_ms: float) -> None:
     """Root attributes; ``status`` stays "incomplete" until :func:`finish`."""
-    a = h5.attrs
-    a["schema"] = SCHEMA
-    a["schema_version"] = SCHEMA_VERSION
-    a["wi_version"] = __version__
-    a["created_utc"] = now_utc()
-    a["command"] = command
-    a["kind"] = "autoencoder"
-    a["seed"] = int(cfg.seed)
-    a["timestep_ms"] = float(cfg.timestep_ms)
-    a["duration_ms"] = float(duration_ms)
-    a["config"] = config_yaml
-    a["status"] = "incomplete"
+    write_root_attrs(
+        h5,
+        command=command,
+        config_yaml=config_yaml,
+        kind="autoencoder",
+        seed=int(cfg.seed),
+        timestep_ms=float(cfg.timestep_ms),
+        duration_ms=float(duration_ms),
+    )
 
 
 def write_network(group: h5py.Group, dec: Decoders, params: Params, mu: float) -> None:
@@ -55,8 +51,7 @@ def write_network(group: h5py.Group, dec: Decoders, params: Params, mu: float) -
 def finish(h5: h5py.File, group: h5py.Group, metrics: dict[str, float]) -> None:
     for k, v in metrics.items():
         group.attrs[k] = float(v)
-    h5.attrs["finished_utc"] = now_utc()
-    h5.attrs["status"] = "complete"
+    mark_complete(h5)
 
 
 class TraceWriter:

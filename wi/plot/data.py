@@ -15,16 +15,9 @@ import numpy as np
 import yaml
 
 from wi.errors import UserError
+from wi.store.reader import attr_str  # noqa: F401 (used here and by wi.show / wi.plot)
 
 _FIRST_READ = 64  # minimum elements per prefix read
-
-
-def attr_str(v) -> str | None:
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.ndarray) and v.shape == ():
-        v = v.item()
-    return None if v is None else str(v)
 
 
 def run_config(h5: h5py.File) -> dict:

@@ -10,7 +10,7 @@ Reading: :func:`open_run` checks the schema; :class:`RunFile` reads attributes, 
 and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects.
 """
 
-from wi.store.reader import HDF5_MAGIC, RunFile, open_run, read_config_attr
+from wi.store.reader import HDF5_MAGIC, RunFile, attr_str, is_complete, open_run, read_config_attr
 from wi.store.writer import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -18,7 +18,9 @@ from wi.store.writer import (
     atomic_path,
     check_output,
     default_output,
+    mark_complete,
     now_utc,
+    write_root_attrs,
 )
 
 __all__ = [
@@ -28,6 +30,10 @@ __all__ = [
     "RunFile",
     "RunWriter",
     "atomic_path",
+    "attr_str",
+    "is_complete",
+    "mark_complete",
+    "write_root_attrs",
     "check_output",
     "default_output",
     "now_utc",

@@ -40,7 +40,7 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
     except OSError as exc:
         raise UserError(f"cannot open HDF5 file: {exc}", file=path) from None
     try:
-        schema = _attr_str(h5.attrs.get("schema"))
+        schema = attr_str(h5.attrs.get("schema"))
         if schema != SCHEMA:
             raise UserError(
                 f"schema is {schema!r}, expected {SCHEMA!r}", file=path, key="/ attrs schema"
@@ -52,7 +52,7 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
                 file=path,
                 key="/ attrs schema_version",
             )
-        status = _attr_str(h5.attrs.get("status", "complete"))
+        status = attr_str(h5.attrs.get("status", "complete"))
         if require_complete and status != "complete":
             raise UserError(
                 f"status is {status!r}: the run did not finish", file=path, key="/ attrs status"
@@ -66,10 +66,25 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
     return RunFile(path, h5)
 
 
-def _attr_str(v) -> str | None:
+def attr_str(v) -> str | None:
+    """An HDF5 attribute as text (bytes, numpy scalars and str alike; None stays None)."""
     if isinstance(v, bytes):
         return v.decode()
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v.item()
     return None if v is None else str(v)
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when ``path`` is an HDF5 file whose root attribute ``status`` is "complete"."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != HDF5_MAGIC:
+                return False
+        with h5py.File(path, "r") as h5:
+            return attr_str(h5.attrs.get("status")) == "complete"
+    except OSError:
+        return False
 
 
 class RunFile:
@@ -91,7 +106,7 @@ class RunFile:
     @property
     def attrs(self) -> dict:
         return {
-            k: (_attr_str(v) if isinstance(v, bytes | str) else v) for k, v in self.h5.attrs.items()
+            k: (attr_str(v) if isinstance(v, bytes | str) else v) for k, v in self.h5.attrs.items()
         }
 
     @property
@@ -108,7 +123,7 @@ class RunFile:
 
     @property
     def kind(self) -> str | None:
-        return _attr_str(self.h5.attrs.get("kind"))
+        return attr_str(self.h5.attrs.get("kind"))
 
     def populations(self) -> list[str]:
         return list(self.h5["populations"]) if "populations" in self.h5 else []

@@ -43,6 +43,27 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     return path
 
 
+def write_root_attrs(h5: h5py.File, *, command: str, config_yaml: str, **attrs) -> None:
+    """The root attributes every run file carries (``attrs``: kind, seed, timestep_ms,
+    duration_ms, ...); ``status`` is "incomplete" until :func:`mark_complete`."""
+    root = h5.attrs
+    root["schema"] = SCHEMA
+    root["schema_version"] = SCHEMA_VERSION
+    root["wi_version"] = __version__
+    root["created_utc"] = now_utc()
+    root["command"] = command
+    root["config"] = config_yaml
+    root["status"] = "incomplete"
+    for k, v in attrs.items():
+        root[k] = v
+
+
+def mark_complete(h5: h5py.File) -> None:
+    """The last write of a successful run: ``status = "complete"`` and the finish time."""
+    h5.attrs["finished_utc"] = now_utc()
+    h5.attrs["status"] = "complete"
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, copy_from: str | os.PathLike | None = None):
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success.
@@ -103,16 +124,7 @@ class RunWriter:
         self._tmp = self._ctx.__enter__()
         self._scratch = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         self.h5 = h5py.File(self._tmp, "w")
-        root = self.h5.attrs
-        root["schema"] = SCHEMA
-        root["schema_version"] = SCHEMA_VERSION
-        root["wi_version"] = __version__
-        root["created_utc"] = now_utc()
-        root["command"] = self.command
-        root["config"] = self.config_yaml
-        root["status"] = "incomplete"
-        for k, v in self.attrs.items():
-            root[k] = v
+        write_root_attrs(self.h5, command=self.command, config_yaml=self.config_yaml, **self.attrs)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -193,5 +205,4 @@ class RunWriter:
         dt = float(self.h5.attrs["timestep_ms"])
         for pop, spool in self._spools.items():
             spool.write_ragged(self.h5[f"populations/{pop}"], dt, self._mark_attrs[pop])
-        self.h5.attrs["status"] = "complete"
-        self.h5.attrs["finished_utc"] = now_utc()
+        mark_complete(self.h5)

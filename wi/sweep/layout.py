@@ -14,11 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from wi import __version__
 from wi.errors import UserError
-from wi.store import HDF5_MAGIC, now_utc
+from wi.store import is_complete, now_utc  # noqa: F401 (is_complete: layout.is_complete)
 
 SCHEMA = "wi-sweep"
 SCHEMA_VERSION = 1
@@ -119,21 +117,6 @@ def read_manifest(sweep_dir: Path) -> dict:
             f"written by a newer wi (schema_version {manifest['schema_version']})", file=path
         )
     return manifest
-
-
-def is_complete(run_path: Path) -> bool:
-    """True when ``run_path`` is an HDF5 file whose root attribute status is "complete"."""
-    try:
-        with open(run_path, "rb") as fh:
-            if fh.read(8) != HDF5_MAGIC:
-                return False
-        with h5py.File(run_path, "r") as h5:
-            status = h5.attrs.get("status")
-    except OSError:
-        return False
-    if isinstance(status, bytes):
-        status = status.decode()
-    return status == "complete"
 
 
 # ----------------------------------------------------------------------------- status files
