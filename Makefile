@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= configs/paper.yaml
 
-.PHONY: demo test test-slow bench lint venv venv-test clean
+.PHONY: demo test test-slow bench lint mutants venv venv-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-slow: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
+
+# mutation testing of the science code (wi/sim, wi/infer, wi/autoencoder/model.py) in a copy of the tree
+mutants: $(VENV)/.installed-test
+	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check wi tests benchmarks scripts

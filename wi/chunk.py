@@ -134,3 +134,12 @@ def ms_to_steps(times_ms: np.ndarray, timestep_ms: float) -> np.ndarray:
     files round-trip exactly.
     """
     return np.floor(np.asarray(times_ms, dtype=np.float64) / timestep_ms + 1e-6).astype(np.int64)
+
+
+def boundary_steps(k, interval_ms: float, timestep_ms: float) -> np.ndarray:
+    """Step index where interval ``k`` starts: ``rint(k * interval_ms / timestep_ms)``.
+
+    The one rule for every periodic boundary on the time grid (stimulus periods, Akrout's
+    stimuli, inference checks), so that they never disagree by a step. ``k`` may be an array.
+    """
+    return np.rint(np.asarray(k, dtype=np.float64) * interval_ms / timestep_ms).astype(np.int64)

@@ -9,6 +9,18 @@ from __future__ import annotations
 
 import os
 
+#: Exit code of a command that finished and kept its results, but where at least one inference
+#: method diverged (its history up to the divergence is stored and marked ``diverged``).
+EXIT_DIVERGED = 3
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options`` to ``word``, or ``""``."""
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
 
 class UserError(Exception):
     """Bad input from the user (config, data file, command line). Exit code 2."""
