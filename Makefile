@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= configs/paper.yaml
+# Brian2, the simulator's oracle, lives in its own venv so that the main one keeps the numpy
+# users get: python3.13 when it runs here (brian2 2.11.0, any numpy), else $(PYTHON)
+# (brian2 2.9.0 with numpy < 2.4); see the `oracle` extra in pyproject.toml.
+ORACLE_VENV   ?= .venv-oracle
+ORACLE_PYTHON ?= $(shell python3.13 -c 'import venv, ensurepip' >/dev/null 2>&1 && echo python3.13 || echo $(PYTHON))
+# the numba kernels' tests, run once more with bounds checking (needs its own compile cache)
+BOUNDSCHECK_TESTS = tests/test_sim_*.py tests/test_infer_methods.py tests/test_infer_chunks.py \
+	tests/test_autoencoder_model.py
 
-.PHONY: demo test test-slow bench lint mutants venv venv-test clean
+.PHONY: demo test test-slow bench lint mutants venv venv-test venv-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +23,23 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[plot]"
 	touch $@
 
-# runtime + test extras (pins numpy<2.4 for Brian2, see pyproject.toml)
+# runtime + test extras (no Brian2 here: the main venv keeps the numpy users install)
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,plot]"
 	touch $@ $(VENV)/.installed
 
+$(ORACLE_VENV)/bin/python:
+	$(ORACLE_PYTHON) -m venv $(ORACLE_VENV)
+	$(ORACLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+
+# runtime + Brian2 + pytest, for `pytest -m oracle`
+$(ORACLE_VENV)/.installed: pyproject.toml | $(ORACLE_VENV)/bin/python
+	$(ORACLE_VENV)/bin/pip install --quiet -e ".[oracle]"
+	touch $@
+
 venv: $(VENV)/.installed
 venv-test: $(VENV)/.installed-test
+venv-oracle: $(ORACLE_VENV)/.installed
 
 # the main job: 60 s of the paper protocol, simulated and inferred in one pass, then shown and drawn
 demo: $(VENV)/.installed
@@ -30,7 +48,11 @@ demo: $(VENV)/.installed
 	$(BIN)/wi plot runs/demo.h5
 	@echo "results: runs/demo.h5 (figures in runs/demo-figures/)"
 
-test: $(VENV)/.installed-test
+# three pytest runs: the Brian2 oracle in its venv, the numba kernels' tests with bounds
+# checking, then the whole suite (its summary is the last line)
+test: $(VENV)/.installed-test $(ORACLE_VENV)/.installed
+	NUMBA_CACHE_DIR=$(ORACLE_VENV)/numba-cache $(ORACLE_VENV)/bin/python -m pytest -q -m oracle tests/test_brian2_oracle.py
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(VENV)/numba-cache-boundscheck $(BIN)/python -m pytest -n 2 -q $(BOUNDSCHECK_TESTS)
 	$(BIN)/python -m pytest -n 2 -q
 
 # long science checks (none at the moment: the ordering STDWI > Akrout > RDD at 200 s runs in `make test`)
@@ -49,4 +71,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check wi tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(ORACLE_VENV) build *.egg-info .pytest_cache

@@ -34,6 +34,19 @@ def decoded(phi_hat):
     return nw.decode_orientation_deg(phi_hat)
 
 
+def test_decode_orientation_closed_form():
+    """Doubled-angle vectors decode back to their orientation in [0, 180), whatever their
+    length; orthogonal orientations stay apart (the mod-pi pitfall maps 90 deg onto 0)."""
+    deg = np.array([0.0, 30.0, 45.0, 90.0, 135.0, 170.0, 179.5])
+    rad = np.radians(2 * deg)
+    for length in (0.1, 7.0):
+        x = length * np.stack([np.cos(rad), np.sin(rad)], axis=1)
+        np.testing.assert_allclose(nw.decode_orientation_deg(x), deg, atol=1e-12)
+    assert nw.decode_orientation_deg(np.array([-1.0, 0.0])) == pytest.approx(90.0)
+    assert nw.decode_orientation_deg(np.array([1.0, -1e-9])) == pytest.approx(180.0, abs=1e-6)
+    np.testing.assert_allclose(nw.wrap_deg([170.0, -100.0, 90.0]), [-10.0, 80.0, -90.0])
+
+
 # ----------------------------------------------------------------------------- contract
 def test_single_run_file_contract(tmp_path):
     cfg = cfg_of(duration_ms=120, stimulus={"start_ms": 20, "stop_ms": 100})
@@ -266,3 +279,21 @@ def test_tuning_preferences_shift_toward_the_adaptor(tmp_path):
     near = (np.abs(rel) >= 5) & (np.abs(rel) <= 30) & (after.sum(1) > 0)
     assert near.sum() > 20
     assert shift[near].mean() < -1.0
+
+
+def test_high_gain_mask_is_one_rule_for_experiments_and_plots():
+    """Ring (two gain levels, half each): exactly the high half; continuous gains (random
+    networks): the upper half, not just the single largest; experiments split decoder norms
+    by the same rule (small norm = high gain)."""
+    from wi.autoencoder.experiments import _high_gain
+    from wi.autoencoder.network import Decoders, high_gain_mask
+
+    ring = np.repeat([1.0 / 9.0, 1.0 / 3.0], 50)
+    assert high_gain_mask(ring).tolist() == [False] * 50 + [True] * 50
+    rng = np.random.default_rng(3)
+    g = rng.uniform(0.1, 1.0, size=101)
+    high = high_gain_mask(g)
+    assert high.sum() == 50 and g[high].min() > np.median(g) >= g[~high].max()
+    norms = 1.0 / np.sqrt(g)
+    dec = Decoders._make([None] * len(Decoders._fields))._replace(weight_norm=norms)
+    assert np.array_equal(_high_gain(dec), high)

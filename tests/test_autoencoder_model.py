@@ -1,4 +1,4 @@
-"""The autoencoder kernel against its equations (reference/autoencoder.md section 1)."""
+"""The autoencoder kernel against its equations (docs/science-autoencoder.md, "Equations")."""
 
 from __future__ import annotations
 

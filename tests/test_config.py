@@ -118,3 +118,85 @@ def test_suspicious_timestep_warns(tmp_path):
     p.write_text("kind: lif_feedforward\ntimestep_ms: 1.0\nstimulation: {rate_hz: 200}\n")
     with pytest.warns(config.ConfigWarning, match="share a step"):
         config.load(p)
+
+
+# ----------------------------------------------------------------------------- Akrout stimulus
+@pytest.mark.parametrize("period", [50.0, 100.0, 37.5])
+def test_akrout_stimulus_follows_the_stimulation_period(period):
+    c = config.validate({"kind": "lif_feedforward"}, overrides={"stimulation.period_ms": period})
+    assert c.infer.methods.akrout.stimulus_ms == period
+    assert config.suspicious(c) == []
+    stored = yaml.safe_load(config.to_yaml(c))  # the run file's resolved config shows it
+    assert stored["infer"]["methods"]["akrout"]["stimulus_ms"] == period
+    assert config.validate(stored) == c
+
+
+def test_akrout_stimulus_without_a_period_is_the_documented_default():
+    from wi.infer.params import DEFAULT_STIMULUS_MS, AkroutParams
+
+    c = config.validate({"kind": "wiener", "infer": {"methods": {"akrout": {}}}})
+    assert c.infer.methods.akrout.stimulus_ms == DEFAULT_STIMULUS_MS == 100.0
+    p = AkroutParams()
+    assert p.stimulus_ms is None
+    assert p.resolved().stimulus_ms == 100.0 and p.resolved(40.0).stimulus_ms == 40.0
+    assert AkroutParams(stimulus_ms=30).resolved(40.0).stimulus_ms == 30.0
+
+
+def test_akrout_stimulus_differing_from_the_period_warns_naming_both(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "kind: lif_feedforward\nstimulation: {period_ms: 50}\n"
+        "infer: {methods: {akrout: {stimulus_ms: 100}}}\n"
+    )
+    with pytest.warns(config.ConfigWarning) as record:
+        c = config.load(p)
+    text = " ".join(str(w.message) for w in record)
+    assert "infer.methods.akrout.stimulus_ms" in text and "stimulation.period_ms" in text
+    assert c.infer.methods.akrout.stimulus_ms == 100.0  # an explicit value is kept
+    p.write_text(
+        "kind: lif_feedforward\nstimulation: {period_ms: 50}\n"
+        "infer: {methods: {akrout: {stimulus_ms: 50}}}\n"
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", config.ConfigWarning)
+        config.load(p)
+
+
+def test_akrout_absent_stays_absent():
+    c = config.validate({"kind": "lif_feedforward", "infer": {"methods": {"stdwi": {}}}})
+    assert c.infer.methods.akrout is None
+
+
+# ----------------------------------------------------------------------------- RDD start
+def test_rdd_init_defaults_to_the_paper_start():
+    c = config.validate({"kind": "lif_feedforward"})
+    assert c.infer.methods.rdd.init == "paper"
+    c = config.validate({"kind": "lif_feedforward"}, overrides={"infer.methods.rdd.init": "guess"})
+    assert c.infer.methods.rdd.init == "guess"
+    with pytest.raises(UserError) as info:
+        config.validate({"kind": "lif_feedforward"}, "c.yaml", {"infer.methods.rdd.init": "gues"})
+    assert info.value.key == "infer.methods.rdd.init"
+
+
+# ----------------------------------------------------------------------------- one helper
+def test_did_you_mean_is_the_shared_helper():
+    from wi.errors import did_you_mean
+
+    assert config._nearest is did_you_mean
+    with pytest.raises(UserError, match="did you mean 'wiener'"):
+        config.validate({"kind": "wienr"})
+
+
+def test_apply_overrides_shares_no_mutable_value_with_its_inputs():
+    """A section given as an override value is copied: changing a key below it in a later
+    override (as a sweep grid does, point after point) never reaches an earlier result."""
+    from wi.config import apply_overrides
+
+    section = {"methods": {"akrout": {}}}
+    first = apply_overrides({}, {"infer": section, "infer.methods.akrout.decay": 0.1})
+    second = apply_overrides({}, {"infer": section, "infer.methods.akrout.decay": 0.5})
+    assert first["infer"]["methods"]["akrout"]["decay"] == 0.1
+    assert second["infer"]["methods"]["akrout"]["decay"] == 0.5
+    assert section == {"methods": {"akrout": {}}}

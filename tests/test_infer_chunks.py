@@ -28,9 +28,14 @@ CASES = {
         Akrout,
         AkroutParams(learning_rate=0.01, batch_stimuli=3, momentum=0.5, lr_schedule="linear"),
         {},
-        {"duration_ms": 12_000 * DT},
+        {"duration_ms": 12_000 * DT, "stimulus_ms": 100.0},
     ),
-    "rdd": (RDD, RDDParams(learning_rate=0.05), {"voltages": True}, {}),
+    "rdd": (
+        RDD,
+        RDDParams(learning_rate=0.05),
+        {"voltages": True},
+        {"threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0},
+    ),
     "bayes": (
         Bayes,
         BayesParams(drift_per_ms=0.01, diffusion_per_ms=5e-4, threshold=1.0),

@@ -11,7 +11,7 @@ from scipy.spatial import distance
 from test_infer_chunks import irregular_pieces
 from test_infer_methods import DT, synthetic
 
-from wi.errors import InferenceDiverged, UserError
+from wi.errors import UserError
 from wi.infer import STDWI, Akrout, get
 from wi.infer import metrics as M
 from wi.infer.driver import InferenceSession, initial_guess_matrix
@@ -35,6 +35,7 @@ def session(methods, truth=None, **kw):
         "initial_guess": InitialGuess(scale=0.01, seed=3),
         "truth": truth,
         "seed": 5,
+        "context": {"threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0, "stimulus_ms": 100},
         **kw,
     }
     return InferenceSession(methods, **opts)
@@ -63,7 +64,8 @@ def test_history_rows_times_and_last_row():
         assert res["weights"].shape == (6, 4, 6)
         np.testing.assert_array_equal(res["weights"][0], guess)
         # the row at 1400 ms is the estimate after exactly 5600 steps; the last one after all
-        est = cls(p).start(6, 4, DT, guess, duration_ms=3000.0).update(chunk.window(0, 5600))
+        est = cls(p).start(6, 4, DT, guess, duration_ms=3000.0, stimulus_ms=100.0)
+        est.update(chunk.window(0, 5600))
         np.testing.assert_array_equal(res["weights"][2], est.snapshot())
         est.update(chunk.window(5600, N_STEPS)).finalize()
         np.testing.assert_array_equal(res["weights"][-1], est.snapshot())
@@ -105,6 +107,34 @@ def test_session_with_noise_is_chunk_invariant():
     for name in methods:
         np.testing.assert_array_equal(a.result(name)["weights"], b.result(name)["weights"])
         assert not np.array_equal(a.result(name)["weights"][-1], c.result(name)["weights"][-1])
+
+
+def test_session_noise_follows_the_run_seed():
+    """Observation noise is drawn from the run seed: two seeds give different estimates, the
+    same seed the same ones."""
+    chunk, _ = synthetic(28)
+    noise = Noise(0.2, 0.2, 1.0)
+    p = {"stdwi": STDWIParams(learning_rate=0.01)}
+    runs = [feed_all(session(p, noise=noise, seed=sd), [chunk]) for sd in (5, 5, 6)]
+    w = [r.result("stdwi")["weights"][-1] for r in runs]
+    np.testing.assert_array_equal(w[0], w[1])
+    assert not np.array_equal(w[0], w[2])
+
+
+def test_metric_conventions_for_an_all_zero_estimate():
+    """All-zero estimate: r and cosine NaN (undefined), least-squares scale 0 (minimum-norm
+    solution, as numpy's lstsq), so rmse_scaled is the RMS of the truth; NaN never reaches a
+    level in time_to."""
+    w = np.array([[0.5, -1.0, 2.0]])
+    z = np.zeros_like(w)
+    got = M.score(z, w)
+    assert np.isnan(got["pearson_r"]) and np.isnan(got["cosine"])
+    assert M.ls_scale(z, w) == np.linalg.lstsq(z.reshape(-1, 1), w.ravel(), rcond=None)[0][0] == 0
+    assert got["rmse_scaled"] == pytest.approx(np.sqrt((0.25 + 1 + 4) / 3))
+    assert got["sign_accuracy"] == pytest.approx(2 / 3)  # zero counts as positive
+    assert M.time_to_r90_ms([0, 1000, 2000], [np.nan, 0.95, 0.99]) == 1000.0
+    g = np.array([[1.0, 2.0, 4.0]])
+    assert M.ls_scale(g, w) == pytest.approx(np.linalg.lstsq(g.T, w.ravel(), rcond=None)[0][0])
 
 
 def test_metrics_against_scipy():
@@ -159,12 +189,76 @@ def test_history_metrics_and_write(tmp_path):
         s.write(h5)
 
 
-def test_divergence_names_method_and_learning_rate():
+def test_divergence_keeps_the_finite_history_and_spares_healthy_methods(tmp_path):
+    """STDWI with learning_rate 1e30 blows up within the first check interval: it stops
+    learning, keeps its history up to its last finite estimate (the initial guess), is written
+    with the divergence attrs; Akrout in the same session is untouched."""
     chunk, _ = synthetic(24)
-    s = session({"stdwi": STDWIParams(learning_rate=1e4)})
-    with pytest.raises(InferenceDiverged, match=r"stdwi.*learning_rate=10000") as err:
-        feed_all(s, [chunk])
-    assert isinstance(err.value, UserError)
+    akrout_p = AkroutParams(learning_rate=0.01, batch_stimuli=4)
+    truth = np.random.default_rng(1).standard_normal((4, 6))
+    s = feed_all(
+        session({"stdwi": STDWIParams(learning_rate=1e30), "akrout": akrout_p}, truth=truth),
+        irregular_pieces(chunk, 3),
+    )
+    assert [name for name, _ in s.diverged] == ["stdwi"]
+    message = s.diverged[0][1]
+    assert "learning_rate=1e+30; lower it" in message and "between 0 and 700 ms" in message
+    res = s.result("stdwi")
+    np.testing.assert_array_equal(res["time_ms"], [0.0])
+    assert np.isfinite(res["weights"]).all()
+    assert s.estimators["stdwi"]._next_step == 2800  # not fed after the check at 700 ms
+    assert s.estimators["akrout"]._next_step == N_STEPS
+    healthy = feed_all(session({"akrout": akrout_p}, truth=truth), [chunk])
+    np.testing.assert_array_equal(
+        s.result("akrout")["weights"], healthy.result("akrout")["weights"]
+    )
+    with h5py.File(tmp_path / "r.h5", "w") as h5:
+        s.write(h5)
+    with h5py.File(tmp_path / "r.h5", "r") as h5:
+        a = h5["inference/stdwi"].attrs
+        assert a["diverged"] and a["diverged_at_ms"] == 700.0
+        assert a["diverged_reason"] == "learning_rate=1e+30; lower it"
+        assert not h5["inference/akrout"].attrs["diverged"]
+        assert "diverged_at_ms" not in h5["inference/akrout"].attrs
+    rows = {r["method"]: r["diverged"] for r in s.summary()}
+    assert rows == {"stdwi": True, "akrout": False}
+
+
+def test_divergence_seen_at_finalize_blames_the_learning_rate():
+    """Akrout's only batch is the partial one applied by finalize(): the divergence appears
+    after the last check and is reported at the end of the data (3000 ms)."""
+    chunk, _ = synthetic(26)
+    s = feed_all(
+        session({"akrout": AkroutParams(learning_rate=1e200, batch_stimuli=1000)}, suffix="_x"),
+        [chunk],
+    )
+    assert s.diverged and s.diverged[0][0] == "akrout_x"
+    assert "learning_rate=1e+200; lower it" in s.diverged[0][1]
+    attrs = s.result("akrout")["attrs"]
+    assert attrs["diverged_at_ms"] == 3000.0
+    np.testing.assert_array_equal(s.result("akrout")["time_ms"], [0, 700, 1400, 2100, 2800])
+
+
+def test_check_rows_fall_at_rint_of_k_interval():
+    """Interval 0.6 ms at dt 0.25 ms: checks at rint(k * 2.4) = 2, 5, 7, 10, 12, 14, 17 steps
+    (k * rint(2.4) would give 2, 4, 6, ...)."""
+    chunk, _ = synthetic(27, n_steps=18)
+    s = InferenceSession(
+        {"stdwi": None},
+        n_pre=6,
+        n_post=4,
+        timestep_ms=DT,
+        duration_ms=18 * DT,
+        check_interval_ms=0.6,
+    )
+    feed_all(s, [chunk])
+    steps = np.array(s.result("stdwi")["time_ms"]) / DT
+    np.testing.assert_array_equal(steps, [0, 2, 5, 7, 10, 12, 14, 17, 18])
+
+
+def test_context_rejects_unknown_keys():
+    with pytest.raises(UserError, match=r"context.tau_slow: unknown protocol fact.*tau_slow_ms"):
+        session({"stdwi": None}, context={"tau_slow": 10.0})
 
 
 def test_missing_voltages_and_unknown_method_are_user_errors():

@@ -11,6 +11,7 @@ import pytest
 from wi.chunk import Chunk, SpikeEvents
 from wi.infer import RDD, STDWI, Akrout, Bayes
 from wi.infer.params import AkroutParams, BayesParams, RDDParams, STDWIParams
+from wi.sim.synapse import psp_kernel
 
 DT = 0.25
 
@@ -73,16 +74,21 @@ def stdwi_reference(chunk, guess, p: STDWIParams):
     a_slow = p.a_fast * p.tau_fast_ms / p.tau_slow_ms
     df, ds = math.exp(-DT / p.tau_fast_ms), math.exp(-DT / p.tau_slow_ms)
     xf, xs, W = np.zeros(n_pre), np.zeros(n_pre), guess.copy()
+    sum_f, sum_s = np.zeros(n_pre), np.zeros(n_pre)  # sums of the traces over steps < t
     for t in range(chunk.n_steps):
         if p.trace == "nearest":
             xf = np.where(cin[:, t] > 0, p.a_fast, df * xf)
             xs = np.where(cin[:, t] > 0, a_slow, ds * xs)
+            rho = np.divide(sum_f, sum_s, out=np.ones(n_pre), where=sum_s > 0)
         else:
             xf = df * xf + p.a_fast * cin[:, t]
             xs = ds * xs + a_slow * cin[:, t]
+            rho = np.ones(n_pre)
         for i in range(n_post):
             for _ in range(int(cout[i, t])):
-                W[i] = W[i] + p.learning_rate * ((xf - xs) - p.decay * W[i])
+                W[i] = W[i] + p.learning_rate * ((xf - rho * xs) - p.decay * W[i])
+        sum_f += xf
+        sum_s += xs
     return W
 
 
@@ -160,7 +166,7 @@ def akrout_reference(chunk, guess, p: AkroutParams, duration_ms):
 )
 def test_akrout_matches_reference_with_partial_batch(opts):
     chunk, guess = synthetic(2, n_steps=11_900)  # 29 full stimuli + a 75 ms partial one
-    p = AkroutParams(learning_rate=0.01, batch_stimuli=7, **opts)
+    p = AkroutParams(learning_rate=0.01, stimulus_ms=100.0, batch_stimuli=7, **opts)
     duration = chunk.n_steps * DT
     w = run(Akrout(p), chunk, guess, duration_ms=duration)
     assert_same(w, akrout_reference(chunk, guess, p, duration), guess)
@@ -186,37 +192,38 @@ def test_akrout_hand_worked_outer_product():
     w0 = np.array([[0.1, -0.2]])
     w1 = w0 + lr * (np.array([[1.0 * 1.0, 1.0 * 0.0]]) - decay * w0)  # dout=+1, din=(+1, 0)
     w2 = w1 + lr * (np.array([[-1.0 * -1.0, -1.0 * 0.0]]) - decay * w1)  # dout=-1, din=(-1, 0)
-    w = run(Akrout(AkroutParams(learning_rate=lr, decay=decay, batch_stimuli=2)), chunk, w0)
+    p = AkroutParams(learning_rate=lr, decay=decay, batch_stimuli=2)
+    w = run(Akrout(p), chunk, w0, stimulus_ms=100.0)  # the protocol's period, from the context
     np.testing.assert_allclose(w, w2, rtol=1e-14)
 
 
 def test_akrout_ignores_trailing_partial_stimulus():
     chunk, guess = synthetic(3, n_steps=4 * 400 + 399)
-    p = AkroutParams(learning_rate=0.01, batch_stimuli=2)
+    p = AkroutParams(learning_rate=0.01, stimulus_ms=100.0, batch_stimuli=2)
     w_full = run(Akrout(p), chunk, guess)
     w_cut = run(Akrout(p), chunk.window(0, 4 * 400), guess)
     np.testing.assert_array_equal(w_full, w_cut)
 
 
 # ----------------------------------------------------------------------------- RDD
-def psp_reference(ev: SpikeEvents, n, n_steps, tau_s=10.0, tau_f=3.0):
-    """x_i[t] = sum over spikes s <= t of
-    (exp(-(t-s) dt / tau_s) - exp(-(t-s) dt / tau_f)) / (tau_s - tau_f)."""
+def psp_reference(ev: SpikeEvents, n, n_steps, tau_s, tau_f):
+    """x_i[t] = sum over spikes s <= t of k((t - s) dt), k the closed-form kernel (not the
+    recursion RDD uses)."""
     x = np.zeros((n, n_steps))
     for s, i in zip(ev.steps, ev.neurons, strict=True):
-        lag = (np.arange(s, n_steps) - s) * DT
-        x[i, s:] += (np.exp(-lag / tau_s) - np.exp(-lag / tau_f)) / (tau_s - tau_f)
+        x[i, s:] += psp_kernel((np.arange(s, n_steps) - s) * DT, tau_s, tau_f)
     return x
 
 
-def rdd_reference(chunk, guess, p: RDDParams, threshold=1.0, taus=(10.0, 3.0)):
+def rdd_reference(chunk, guess, p: RDDParams, threshold, taus):
     n_post, n_pre = guess.shape
     u = chunk.voltages["input"]["voltage"].astype(np.float64)
     v = chunk.voltages["input"]["voltage_free"].astype(np.float64)
     x = psp_reference(chunk.spikes["output"], n_post, chunk.n_steps, *taus)
     win = int(round(p.window_ms / DT))
-    c1 = c2 = -np.minimum(guess, 0) / 2
-    c3 = c4 = np.maximum(guess, 0) / 2
+    half = 2.0 if p.init == "guess" else 1.0
+    c1 = c2 = -np.minimum(guess, 0) / half
+    c3 = c4 = np.maximum(guess, 0) / half
     c1, c2, c3, c4 = c1.copy(), c2.copy(), c3.copy(), c4.copy()
     end = np.full(n_pre, -1)
     lr = p.learning_rate
@@ -236,17 +243,26 @@ def rdd_reference(chunk, guess, p: RDDParams, threshold=1.0, taus=(10.0, 3.0)):
     return (c3 + c4) - (c1 + c2)
 
 
-def test_rdd_matches_per_step_reference():
+@pytest.mark.parametrize("init", ["paper", "guess"])
+def test_rdd_matches_per_step_reference(init):
     chunk, guess = synthetic(4, voltages=True)
-    p = RDDParams(learning_rate=0.05, max_u=0.2)  # max_u rejects some events too
+    p = RDDParams(learning_rate=0.05, max_u=0.2, init=init)  # max_u rejects some events too
     w = run(RDD(p), chunk, guess, threshold=0.95, tau_slow_ms=12.0, tau_fast_ms=4.0)
     assert_same(w, rdd_reference(chunk, guess, p, 0.95, (12.0, 4.0)), guess)
 
 
-def test_rdd_starts_from_the_guess():
-    chunk, guess = synthetic(5, voltages=True)
-    est = RDD().start(guess.shape[1], guess.shape[0], DT, guess)
-    np.testing.assert_array_equal(est.snapshot(), guess)
+RDD_FACTS = {"threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0}
+
+
+def test_rdd_first_estimate_by_init():
+    """Hand-worked: for g = (0.3, -0.2) "paper" starts c1 = c2 = (0, 0.2), c3 = c4 = (0.3, 0),
+    so (c3 + c4) - (c1 + c2) = (0.6, -0.4) = 2 g; "guess" halves the coefficients: g itself."""
+    g = np.array([[0.3, -0.2]])
+    paper = RDD(RDDParams(init="paper")).start(2, 1, DT, g, **RDD_FACTS).snapshot()
+    np.testing.assert_array_equal(paper, [[0.6, -0.4]])
+    guess = RDD(RDDParams(init="guess")).start(2, 1, DT, g, **RDD_FACTS).snapshot()
+    np.testing.assert_array_equal(guess, g)
+    assert RDDParams().init == "paper"
 
 
 # ----------------------------------------------------------------------------- Bayes

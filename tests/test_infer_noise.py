@@ -20,9 +20,9 @@ def big_chunk(seed=0, rate_hz=20.0):
     return Chunk(0, STEPS, DT, {"input": ev, "output": SpikeEvents.empty()}, marks=marks)
 
 
-def noisy(chunk, pieces=None, **kw):
+def noisy(chunk, pieces=None, seed=7, **kw):
     stage = NoiseStage(
-        seed=7,
+        seed=seed,
         populations={"input": N, "output": 3},
         timestep_ms=DT,
         n_steps=chunk.stop_step,
@@ -106,3 +106,26 @@ def test_noise_is_chunk_invariant_and_seeded():
     )
     assert np.all(np.diff(one.spikes["input"].steps) >= 0)
     assert not np.array_equal(one.spikes["input"].steps[:100], chunk.spikes["input"].steps[:100])
+    # seeded: the same seed again gives the same spikes, another seed other spikes
+    again = noisy(chunk, **kw)
+    np.testing.assert_array_equal(again.spikes["input"].steps, one.spikes["input"].steps)
+    for other_seed in (8, 1007):
+        other = noisy(chunk, seed=other_seed, **kw)
+        assert not np.array_equal(other.spikes["input"].steps, one.spikes["input"].steps)
+
+
+@pytest.mark.parametrize(
+    "drop_prob, add_fraction, jitter_ms", [(0.3, 0, 0), (0, 0.3, 0), (0, 0, 4)]
+)
+def test_each_noise_kind_depends_on_the_seed(drop_prob, add_fraction, jitter_ms):
+    """Dropping, adding and jittering each draw from the run seed's stream: the noisy spike
+    sets of two seeds differ (a stage that ignored its seed would give identical sets)."""
+    chunk = big_chunk(4).window(0, 40_000)
+    kw = {"drop_prob": drop_prob, "add_fraction": add_fraction, "jitter_ms": jitter_ms}
+    a, b = noisy(chunk, seed=1, **kw), noisy(chunk, seed=2, **kw)
+    codes = [set(x.spikes["input"].steps * N + x.spikes["input"].neurons) for x in (a, b)]
+    assert codes[0] != codes[1]
+    # and the two seeds' differences are a substantial part of what the noise changed
+    orig = set(chunk.spikes["input"].steps * N + chunk.spikes["input"].neurons)
+    changed = len(codes[0] ^ orig)
+    assert len(codes[0] ^ codes[1]) > 0.5 * changed

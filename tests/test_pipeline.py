@@ -81,14 +81,27 @@ def test_unknown_method(paired):
     assert_user_error(code, err, "--method", "did you mean 'stdwi'")
 
 
-def test_divergence_stops_with_the_learning_rate_and_keeps_the_file(paired):
+def test_divergence_keeps_the_file_warns_and_exits_3(paired):
     path = paired / "sim.h5"
-    before = path.read_bytes()
-    code, _, err = wi(
+    with h5py.File(path) as f:
+        before = {m: f[f"inference/{m}/weights"][()] for m in f["inference"]}
+    code, out, err = wi(
         "infer", path, "-m", "akrout", "--force", "--set", "infer.methods.akrout.learning_rate=1e30"
     )
-    assert_user_error(code, err, "akrout", "learning_rate")
-    assert path.read_bytes() == before
+    assert code == 3, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {path}: "), err
+    assert "infer.methods.akrout.learning_rate: akrout" in lines[0] and "1e+30" in lines[0]
+    assert "akrout (diverged)" in out
+    with h5py.File(path) as f:
+        g = f["inference/akrout"]
+        assert g.attrs["diverged"] and 0 < g.attrs["diverged_at_ms"] <= 6000
+        t = g["time_ms"][()]
+        assert t[-1] < g.attrs["diverged_at_ms"] and np.isfinite(g["weights"][()]).all()
+        for m in ("stdwi", "rdd"):  # the other results are untouched
+            np.testing.assert_array_equal(f[f"inference/{m}/weights"][()], before[m])
+    code, _, err = wi("infer", path, "-m", "akrout", "--force", "-q")  # heal it again
+    assert code == 0, err
 
 
 def test_incomplete_file_is_refused(tmp_path):

@@ -1,203 +1,252 @@
-"""Small run files written directly with h5py in the contract layout (DESIGN.md section 3,
-issues 3 and 4), independent of the simulator. Shared by test_plot*.py and test_show.py."""
+"""Run files and sweep tables for the plot tests, written by the real writers.
+
+Every file here comes from the ``wi`` command line run in-process (``wi run``, ``wi simulate``,
+``wi infer``, ``wi autoencoder``, ``wi sweep`` + ``wi collect``) on tiny configs, so the plot
+tests see exactly the layout, attributes and column names production writes (docs/run-file.md).
+Files are built once per test session (:func:`real`) and shared: tests that change a file copy
+it first (:func:`copy_of`).
+
+Names (``real(factory, name)``):
+
+- ``paper``: ``wi run configs/paper.yaml`` 3 s (STDWI, Akrout, RDD);
+- ``spikes``: ``wi simulate configs/paper.yaml`` 3 s (no inference);
+- ``rdd``: ``wi simulate ... record.voltages=true`` then ``wi infer --method rdd``;
+- ``noise``: ``wi run configs/noise.yaml`` 3 s (clean and ``_noisy`` results);
+- ``wiener``: ``wi run configs/wiener.yaml`` 3 s, 12 pairs (Bayes, STDWI; one-to-one);
+- ``ae_single``, ``ae_tuning``, ``ae_tilt``: ``wi autoencoder`` on :data:`AE_CONFIG`;
+- ``sweep_infer``: ``wi collect`` of a seed x ``tau_fast_ms`` sweep (STDWI, Akrout) whose point
+  (seed 2, tau 40) fails on purpose (its output path is taken by a directory);
+- ``sweep_seeds``: ``wi collect`` of a seeds-only sweep (the paper_seeds shape);
+- ``long``: ``wi simulate configs/paper.yaml`` 200 s (about a million spikes);
+- ``sweep_ae``: ``wi collect`` of a seed x ``network.eta`` autoencoder sweep (random decoders).
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-import h5py
-import numpy as np
+import yaml
 
-METHODS = ("stdwi", "akrout", "rdd")
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "configs" / "paper.yaml"
+DURATION_MS = 3000
+SWEEP_TAUS = (10, 40)
+FAILED_POINT = {"seed": 2, "infer.methods.stdwi.tau_fast_ms": 40}
+SWEEP_ETAS = (0, 10)
+LONG_MS = 200_000
 
+AE_CONFIG = {
+    "kind": "autoencoder",
+    "seed": 1,
+    "duration_ms": 400,
+    "timestep_ms": 0.01,
+    "network": {"ring": {"n_orientations": 12, "weight_norms": [3, 9]}},
+    "stimulus": {"orientation_deg": 80, "magnitude": 50, "start_ms": 100, "stop_ms": 350},
+    "record": {"sample_ms": 0.5, "summary_window_ms": 100},
+    "tuning": {"adaptor_orientation_deg": 90, "adaptor_ms": 200, "test_ms": 50,
+               "n_test_orientations": 6},
+    "tilt": {"adaptor_orientation_deg": 90, "adaptor_ms": 200, "test_ms": 50, "n_offsets": 6},
+}  # fmt: skip
 
-def root_attrs(
-    h5: h5py.File,
-    kind: str,
-    duration_ms: float,
-    timestep_ms: float,
-    config: str = "",
-    seed: int = 7,
-) -> None:
-    h5.attrs.update(
-        {
-            "schema": "wi-run",
-            "schema_version": 1,
-            "wi_version": "0.1.0",
-            "created_utc": "2024-01-02T03:04:05Z",
-            "command": "wi run fixture.yaml",
-            "kind": kind,
-            "seed": seed,
-            "timestep_ms": timestep_ms,
-            "duration_ms": duration_ms,
-            "config": config or f"kind: {kind}\nseed: {seed}\n",
-            "status": "complete",
-        }
-    )
+_CACHE: dict[str, Path] = {}
 
 
-def write_population(h5: h5py.File, name: str, trains: list[np.ndarray]) -> None:
-    g = h5.create_group(f"populations/{name}")
-    g.create_dataset("spike_times", data=np.concatenate(trains) if trains else np.empty(0))
-    g.create_dataset("spike_times_index", data=np.cumsum([len(t) for t in trains]).astype(np.int64))
+class WiFailed(AssertionError):
+    pass
 
 
-def poisson_trains(rng, n: int, rates_hz: np.ndarray, duration_ms: float, dt: float):
-    """Sorted spike times on the dt grid, neuron i at rates_hz[i]."""
-    out = []
-    for i in range(n):
-        k = rng.poisson(rates_hz[i] * duration_ms / 1000)
-        steps = np.unique(rng.integers(0, int(duration_ms / dt), k))
-        out.append(steps * dt)
+def wi(*args) -> str:
+    """Run ``wi args`` in-process; returns its output, raises WiFailed on a non-zero exit."""
+    from wi import cli
+    from wi.sweep import cli as sweep_cli
+
+    o = io.StringIO()
+    consoles = (cli.out, cli.err, sweep_cli.out)
+    saved = warnings.showwarning
+    code = 0
+    try:
+        cli.out.file = cli.err.file = sweep_cli.out.file = o
+        with redirect_stdout(o), redirect_stderr(o):
+            try:
+                cli.main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        warnings.showwarning = saved
+        for c in consoles:
+            c.file = None
+    if code not in (0, None):
+        raise WiFailed(f"wi {' '.join(map(str, args))} exited {code}:\n{o.getvalue()}")
+    return o.getvalue()
+
+
+def real(factory, name: str) -> Path:
+    """The file ``name`` (see the module docstring), built once per test session: under
+    pytest-xdist the workers share one build (a file lock in the session's common temp dir)."""
+    if name in _CACHE:
+        return _CACHE[name]
+    from filelock import FileLock
+
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this session
+    d = root / f"real-{name}"
+    with FileLock(f"{d}.lock"):
+        marker = d / "built.txt"
+        if marker.exists():
+            path = Path(marker.read_text())
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+            path = BUILDERS[name](d)
+            marker.write_text(str(path))
+    _CACHE[name] = path
+    return path
+
+
+def copy_of(factory, name: str, dest: Path) -> Path:
+    """A private copy of a real file, for tests that change it."""
+    return Path(shutil.copy(real(factory, name), dest))
+
+
+def _sets(**kv) -> list[str]:
+    return [x for k, v in kv.items() for x in ("--set", f"{k.replace('__', '.')}={v}")]
+
+
+def _paper(d: Path) -> Path:
+    out = d / "paper.h5"
+    wi("run", PAPER, "-o", out, "--quiet", *_sets(duration_ms=DURATION_MS))
     return out
 
 
-def write_inference_run(
-    path: Path,
-    *,
-    n_in: int = 20,
-    n_out: int = 4,
-    duration_ms: float = 3000.0,
-    methods=METHODS,
-    noise: str = "",
-    kind: str = "lif_feedforward",
-    one_to_one: bool = False,
-    seed: int = 3,
-) -> dict:
-    """A feedforward run with spikes, true weights and inference histories; returns its truth."""
-    rng = np.random.default_rng(seed)
-    dt = 0.25
-    truth = {"trains": {}, "methods": {}}
-    config = f"kind: {kind}\nseed: {seed}\nobservation_noise:\n{noise or '  drop_prob: 0.0'}\n"
-    with h5py.File(path, "w") as h5:
-        root_attrs(h5, kind, duration_ms, dt, config)
-        sizes = {"stimulus": n_in, "input": n_in, "output": n_out}
-        for pop, n in sizes.items():
-            rates = rng.uniform(2, 60, n)
-            trains = poisson_trains(rng, n, rates, duration_ms, dt)
-            write_population(h5, pop, trains)
-            truth["trains"][pop] = trains
-        if one_to_one:
-            w = np.diag(np.linspace(-0.1, 0.1, n_in))
-            n_out = n_in
-        else:
-            w = rng.normal(0.1, 1.0, (n_out, n_in))
-        h5.create_dataset("network/input_output/weights", data=w)
-        truth["weights"] = w
-        n_checks = int(duration_ms // 1000) + 1
-        t = np.arange(n_checks) * 1000.0
-        for k, m in enumerate(methods):
-            hist = np.empty((n_checks, n_out, n_in))
-            for c in range(n_checks):
-                noise_sd = 2.0 / (1 + c * (k + 1))
-                hist[c] = 0.5 * w + rng.normal(0, noise_sd, w.shape)
-            g = h5.create_group(f"inference/{m}")
-            g.create_dataset("weights", data=hist)
-            g.create_dataset("time_ms", data=t)
-            r = np.array([np.corrcoef(h.ravel(), w.ravel())[0, 1] for h in hist])
-            s = np.array([np.mean(np.sign(h) == np.sign(w)) for h in hist])
-            cos = np.array(
-                [h.ravel() @ w.ravel() / np.linalg.norm(h) / np.linalg.norm(w) for h in hist]
-            )
-            for name, v in (
-                ("pearson_r", r),
-                ("sign_accuracy", s),
-                ("cosine", cos),
-                ("rmse_scaled", 1 - cos),
-            ):
-                g.create_dataset(f"metrics/{name}", data=v)
-            hit = np.flatnonzero(r >= 0.9)
-            g.attrs.update(
-                {
-                    "params": f"method: {m}\n",
-                    "projection": "input_output",
-                    "runtime_s": 1.25 + k,
-                    "time_to_r90_ms": float(t[hit[0]]) if len(hit) else np.nan,
-                }
-            )
-            truth["methods"][m] = {
-                "final": hist[-1],
-                "r": r,
-                "s": s,
-                "cos": cos,
-                "t": t,
-                "runtime_s": 1.25 + k,
-            }
-    return truth
+def _spikes(d: Path) -> Path:
+    out = d / "spikes.h5"
+    wi("simulate", PAPER, "-o", out, "--quiet", *_sets(duration_ms=DURATION_MS))
+    return out
 
 
-def write_autoencoder_run(
-    path: Path,
-    *,
-    n_pref: int = 10,
-    mu: float = 0.1,
-    tuning=True,
-    tilt=True,
-    series=True,
-    seed: int = 5,
-) -> dict:
-    """An orientation-ring autoencoder file (issue 4 item 5) with made-up but consistent data."""
-    rng = np.random.default_rng(seed)
-    pref = np.tile(np.arange(n_pref) * 180.0 / n_pref, 2)
-    gamma = np.repeat([3.0, 9.0], n_pref)
-    th = np.radians(2 * pref)
-    w = gamma[:, None] * np.stack([np.cos(th), np.sin(th)], axis=1)
-    gain = 1.0 / (gamma**2 + mu)
-    n = len(pref)
-    duration = 1000.0
-    truth = {"pref": pref, "w": w, "gain": gain, "mu": mu, "n": n}
-    with h5py.File(path, "w") as h5:
-        root_attrs(
-            h5,
-            "autoencoder",
-            duration,
-            0.01,
-            f"kind: autoencoder\nmodel:\n  mu: {mu}\n  tau_ms: 5.0\n",
-        )
-        ae = h5.create_group("autoencoder")
-        ae.attrs.update(
-            {
-                "rmse_early": 1.5,
-                "rmse_late": 2.25,
-                "rate_early_hz": 40.0,
-                "rate_late_hz": 31.5,
-                "orientation_error_deg": 0.125,
-            }
-        )
-        ae.create_dataset("network/decoder_weights", data=w)
-        ae.create_dataset("network/gain", data=gain)
-        ae.create_dataset("network/preferred_orientation_deg", data=pref)
-        k = 300
-        st = np.sort(rng.uniform(100, duration, k))
-        sn = rng.integers(0, n, k)
-        ae.create_dataset("spikes/time_ms", data=st)
-        ae.create_dataset("spikes/neuron", data=sn)
-        truth.update(spike_t=st, spike_n=sn)
-        if series:
-            t = np.arange(0, duration, 0.5)
-            on = (t >= 100) & (t < 900)
-            ori = np.radians(80.0)
-            phi = 50 * on[:, None] * np.array([np.cos(2 * ori), np.sin(2 * ori)])
-            phi_hat = 0.95 * phi + rng.normal(0, 0.5, phi.shape)
-            ae.create_dataset("time_ms", data=t)
-            ae.create_dataset("phi", data=phi)
-            ae.create_dataset("phi_hat", data=phi_hat)
-            truth.update(t=t, phi=phi, phi_hat=phi_hat)
-        if tuning:
-            test = np.arange(0, 180, 20.0)
-            d = np.radians(pref[:, None] - test[None, :])
-            before = 30 * np.exp(np.cos(2 * d) - 1)
-            after = before * 0.8
-            g = ae.create_group("tuning")
-            g.create_dataset("test_orientation_deg", data=test)
-            g.create_dataset("rates_before_hz", data=before)
-            g.create_dataset("rates_after_hz", data=after)
-            g.attrs["adaptor_orientation_deg"] = 80.0
-            truth.update(test=test, before=before, after=after)
-        if tilt:
-            off = np.arange(-90, 91, 15.0)
-            bias = 3 * np.sin(np.radians(2 * off)) * np.exp(-np.abs(off) / 40)
-            ae.create_dataset("tilt/offset_deg", data=off)
-            ae.create_dataset("tilt/bias_deg", data=bias)
-            truth.update(offset=off, bias=bias)
-    return truth
+def _rdd(d: Path) -> Path:
+    out = d / "rdd.h5"
+    sets = _sets(duration_ms=DURATION_MS, record__voltages="true")
+    wi("simulate", PAPER, "-o", out, "--quiet", *sets)
+    wi("infer", out, "--method", "rdd", "--quiet")
+    return out
+
+
+def _noise(d: Path) -> Path:
+    out = d / "noise.h5"
+    wi("run", ROOT / "configs" / "noise.yaml", "-o", out, "--quiet",
+       *_sets(duration_ms=DURATION_MS))  # fmt: skip
+    return out
+
+
+def _wiener(d: Path) -> Path:
+    out = d / "wiener.h5"
+    wi("run", ROOT / "configs" / "wiener.yaml", "-o", out, "--quiet",
+       *_sets(duration_ms=DURATION_MS, network__n_pairs=12))  # fmt: skip
+    return out
+
+
+def _ae_config(d: Path, **changes) -> Path:
+    cfg = {**AE_CONFIG, **changes}
+    path = d / "ae.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def _ae(experiment: str):
+    def build(d: Path) -> Path:
+        out = d / f"ae_{experiment}.h5"
+        changes = {}
+        if experiment == "tilt":  # no linear cost, as configs/autoencoder_tilt.yaml
+            changes["network"] = {**AE_CONFIG["network"], "eta": 0}
+        cfg = _ae_config(d, **changes)
+        wi("autoencoder", cfg, "-o", out, "--experiment", experiment, "--quiet")
+        return out
+
+    return build
+
+
+def _sweep(d: Path, spec: dict, fail: dict | None = None) -> Path:
+    """``wi sweep`` then ``wi collect``; the point whose params match ``fail`` cannot write
+    its run file (a non-empty directory sits at its path), so it fails inside the real task."""
+    from wi.sweep import layout
+
+    path = d / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = d / "sweep"
+    wi("sweep", path, "--out", out, "--dry-run", "--quiet")
+    if fail is not None:
+        (point,) = [p for p in layout.read_manifest(out)["points"] if p["params"] == fail]
+        (layout.point_dir(out, point["id"]) / layout.OUTPUT / "in-the-way").mkdir(parents=True)
+    try:
+        wi("sweep", path, "--out", out, "--quiet", "--jobs", "2")
+    except WiFailed as exc:
+        if fail is None or "exited 101" not in str(exc):  # 100 + one failed point
+            raise
+    table = d / "table.csv"
+    wi("collect", out, "-o", table)
+    return table
+
+
+def _sweep_infer(d: Path) -> Path:
+    spec = {
+        "name": "infer",
+        "base": str(PAPER),
+        "command": "run",
+        "set": {"duration_ms": 2000, "network.n_input": 20, "network.n_output": 4,
+                "infer.methods.rdd": None},
+        "grid": {"seed": [1, 2], "infer.methods.stdwi.tau_fast_ms": list(SWEEP_TAUS)},
+    }  # fmt: skip
+    return _sweep(d, spec, FAILED_POINT)
+
+
+def _sweep_seeds(d: Path) -> Path:
+    spec = {
+        "name": "seeds",
+        "base": str(PAPER),
+        "command": "run",
+        "set": {"duration_ms": 2000, "network.n_input": 20, "network.n_output": 4,
+                "infer.methods.rdd": None},
+        "grid": {"seed": [1, 2]},
+    }  # fmt: skip
+    return _sweep(d, spec)
+
+
+def _long(d: Path) -> Path:
+    out = d / "long.h5"
+    wi("simulate", PAPER, "-o", out, "--quiet", *_sets(duration_ms=LONG_MS))
+    return out
+
+
+def _sweep_ae(d: Path) -> Path:
+    base = _ae_config(d, network={"random": {"n_neurons": 24, "n_dims": 2}})
+    spec = {
+        "name": "ae",
+        "base": str(base),
+        "command": "autoencoder",
+        "experiment": "single",
+        "grid": {"seed": [1, 2], "network.eta": list(SWEEP_ETAS)},
+    }
+    return _sweep(d, spec)
+
+
+BUILDERS = {
+    "paper": _paper,
+    "spikes": _spikes,
+    "rdd": _rdd,
+    "noise": _noise,
+    "wiener": _wiener,
+    "ae_single": _ae("single"),
+    "ae_tuning": _ae("tuning"),
+    "ae_tilt": _ae("tilt"),
+    "sweep_infer": _sweep_infer,
+    "sweep_seeds": _sweep_seeds,
+    "sweep_ae": _sweep_ae,
+    "long": _long,
+}

@@ -1,4 +1,5 @@
-"""wi plot on weight-inference runs: each figure's drawn content matches the fixture file."""
+"""wi plot on weight-inference runs written by `wi run` / `wi simulate` / `wi infer`: each
+figure draws exactly what the file holds (read back here with plain h5py, docs/run-file.md)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from test_plot_fixtures import write_inference_run  # noqa: E402
+from test_plot_fixtures import DURATION_MS, copy_of, real  # noqa: E402
 
 from wi.errors import UserError  # noqa: E402
 from wi.plot import inference, plot_file  # noqa: E402
 from wi.plot.style import METHOD_COLOURS  # noqa: E402
+
+POPS = ("stimulus", "input", "output")
+PAPER_FIGURES = {"raster", "firing_rates", "inference_curves", "weights_scatter", "weights_heatmap"}
 
 
 @pytest.fixture(autouse=True)
@@ -26,11 +30,9 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture
-def run(tmp_path):
-    path = tmp_path / "run.h5"
-    truth = write_inference_run(path, methods=("stdwi", "akrout", "rdd"))
-    return path, truth
+@pytest.fixture(scope="session")
+def paper(tmp_path_factory):
+    return real(tmp_path_factory, "paper")
 
 
 def build(path: Path) -> dict:
@@ -39,82 +41,108 @@ def build(path: Path) -> dict:
         return {name: make() for name, make in inference.figures(h5)}
 
 
+def trains(path: Path, pop: str) -> list[np.ndarray]:
+    """Every neuron's spike train, by the plain-h5py recipe of the run-file docs."""
+    with h5py.File(path, "r") as h5:
+        t = h5[f"populations/{pop}/spike_times"][()]
+        ends = h5[f"populations/{pop}/spike_times_index"][()]
+    starts = np.concatenate([[0], ends[:-1]])
+    return [t[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def results(path: Path) -> dict:
+    """method -> (final estimate, time_ms, metrics) and the true input->output weights."""
+    out = {}
+    with h5py.File(path, "r") as h5:
+        w = h5["network/input_output/weights"][()]
+        for m, g in h5["inference"].items():
+            out[m] = {
+                "final": g["weights"][-1],
+                "t": g["time_ms"][()],
+                **{k: v[()] for k, v in g["metrics"].items()},
+            }
+    return w, out
+
+
+def lstsq_scale(g: np.ndarray, w: np.ndarray) -> float:
+    """The least-squares a minimising |a g - w|, by numpy's solver (not the formula)."""
+    return float(np.linalg.lstsq(g.reshape(-1, 1), w.ravel(), rcond=None)[0][0])
+
+
 def labelled_lines(ax):
     return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
 
 
-def test_plot_file_writes_nonblank_images(run, tmp_path):
-    path, _ = run
-    out = plot_file(path, None)
-    assert out[0].parent == tmp_path / "run-figures"
-    assert {p.stem for p in out} == {
-        "raster",
-        "firing_rates",
-        "inference_curves",
-        "weights_scatter",
-        "weights_heatmap",
-    }
+def method_of(title: str) -> str:
+    return {"STDWI": "stdwi", "Akrout": "akrout", "RDD": "rdd", "Bayes": "bayes"}[
+        title.split(" (")[0]
+    ]
+
+
+def test_plot_file_writes_nonblank_images(paper, tmp_path):
+    out = plot_file(paper, tmp_path / "figs")
+    assert {p.stem for p in out} == PAPER_FIGURES
     for p in out:
         img = mpimg.imread(p)
         assert img.shape[0] > 200 and img.shape[1] > 200
         assert img[..., :3].std() > 0.02, p  # not a blank canvas
 
 
+def test_default_outdir_is_next_to_the_run(tmp_path_factory, tmp_path):
+    path = copy_of(tmp_path_factory, "spikes", tmp_path / "run.h5")
+    out = plot_file(path, None)
+    assert {p.parent for p in out} == {tmp_path / "run-figures"}
+
+
 @pytest.mark.parametrize("fmt", ["pdf", "svg"])
-def test_other_formats(run, tmp_path, fmt):
-    path, _ = run
-    out = plot_file(path, tmp_path / "figs", fmt)
+def test_other_formats(paper, tmp_path, fmt):
+    out = plot_file(paper, tmp_path / "figs", fmt)
     assert all(p.suffix == f".{fmt}" and p.stat().st_size > 1000 for p in out)
     assert not list((tmp_path / "figs").glob(".*tmp"))  # atomic: no temp files left
 
 
-def test_raster_draws_exactly_the_spikes_of_the_first_second(run):
-    path, truth = run
-    fig = build(path)["raster"]
+def test_raster_draws_exactly_the_spikes_of_the_first_second(paper):
+    fig = build(paper)["raster"]
     axes = fig.axes
     assert len(axes) == 3
-    for ax, pop in zip(axes, ("stimulus", "input", "output"), strict=True):
-        trains = truth["trains"][pop]
-        offsets = ax.collections[0].get_offsets()
-        expected = sum(int(np.sum(t < 1000.0)) for t in trains)
-        assert len(offsets) == expected
-        assert np.all(np.asarray(offsets)[:, 0] < 1000.0)
-        # neuron i's spikes are drawn on row i
-        i = 1
-        row = np.sort(np.asarray(offsets)[np.asarray(offsets)[:, 1] == i, 0])
-        np.testing.assert_array_equal(row, trains[i][trains[i] < 1000.0])
+    for ax, pop in zip(axes, POPS, strict=True):
+        tr = trains(paper, pop)
+        offsets = np.asarray(ax.collections[0].get_offsets())
+        assert len(offsets) == sum(int(np.sum(t < 1000.0)) for t in tr)
+        assert np.all(offsets[:, 0] < 1000.0)
+        for i in (0, len(tr) // 2, len(tr) - 1):  # neuron i's spikes are drawn on row i
+            row = np.sort(offsets[offsets[:, 1] == i, 0])
+            np.testing.assert_array_equal(row, tr[i][tr[i] < 1000.0])
         assert pop in ax.get_ylabel()
     assert axes[-1].get_xlabel() == "time (ms)"
 
 
-def test_rate_histograms_count_every_neuron(run):
-    path, truth = run
-    fig = build(path)["firing_rates"]
-    for ax, pop in zip(fig.axes, ("stimulus", "input", "output"), strict=True):
-        n = len(truth["trains"][pop])
-        assert sum(p.get_height() for p in ax.patches) == n
+def test_rate_histograms_count_every_neuron(paper):
+    fig = build(paper)["firing_rates"]
+    for ax, pop in zip(fig.axes, POPS, strict=True):
+        tr = trains(paper, pop)
+        assert sum(p.get_height() for p in ax.patches) == len(tr)
         assert "Hz" in ax.get_xlabel()
-        mean = np.mean([len(t) for t in truth["trains"][pop]]) / 3.0  # 3 s run
-        assert f"{n} neurons, mean {mean:.3g} Hz" in ax.get_title()
+        mean = np.mean([len(t) for t in tr]) / (DURATION_MS / 1000)
+        assert f"{len(tr)} neurons, mean {mean:.3g} Hz" in ax.get_title()
 
 
-def test_scatter_one_point_per_weight_and_r_in_legend(run):
-    path, truth = run
-    fig = build(path)["weights_scatter"]
+def test_scatter_one_point_per_weight_scaled_by_least_squares(paper):
+    w, res = results(paper)
+    fig = build(paper)["weights_scatter"]
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(axes) == 3
-    w = truth["weights"]
+    assert sorted(method_of(ax.get_title()) for ax in axes) == sorted(res)
     for ax in axes:
-        method = {"STDWI": "stdwi", "Akrout": "akrout", "RDD": "rdd"}[ax.get_title().split(" (")[0]]
-        est = truth["methods"][method]["final"]
+        method = method_of(ax.get_title())
+        est = res[method]["final"]
         pts = np.asarray(ax.collections[0].get_offsets())
         assert pts.shape == (w.size, 2)
         np.testing.assert_allclose(pts[:, 0], w.ravel())
-        # inferred weights times the least-squares scale a = <g, w> / <g, g>
-        a = est.ravel() @ w.ravel() / (est.ravel() @ est.ravel())
-        np.testing.assert_allclose(pts[:, 1], a * est.ravel())
+        a = lstsq_scale(est, w)
+        np.testing.assert_allclose(pts[:, 1], a * est.ravel(), rtol=1e-9)
         assert f"a = {a:.3g}" in ax.get_title()
         r = np.corrcoef(est.ravel(), w.ravel())[0, 1]
+        assert r == pytest.approx(res[method]["pearson_r"][-1], rel=1e-9)  # the stored score
         texts = [t.get_text() for t in ax.get_legend().get_texts()]
         assert texts == [f"r = {r:.3f}", "identity"]
         x, y = ax.get_lines()[0].get_data()
@@ -125,23 +153,20 @@ def test_scatter_one_point_per_weight_and_r_in_legend(run):
         assert ax.get_xlabel() == "true weight" and "inferred weight" in ax.get_ylabel()
 
 
-def test_least_squares_scale_closed_form():
-    w = np.array([[1.0, -2.0, 3.0]])
-    assert inference.ls_scale(w / 250.0, w) == pytest.approx(250.0)
-    assert inference.ls_scale(np.zeros_like(w), w) == 1.0
-
-
-def test_main_figure_one_line_per_method_against_seconds(run):
-    path, truth = run
-    fig = build(path)["inference_curves"]
+def test_main_figure_one_line_per_method_against_seconds(paper):
+    _, res = results(paper)
+    fig = build(paper)["inference_curves"]
     ax_r, ax_s = fig.axes
-    for ax, key in ((ax_r, "r"), (ax_s, "s")):
+    order = ["stdwi", "akrout", "rdd"]
+    assert sorted(res) == sorted(order)
+    for ax, key in ((ax_r, "pearson_r"), (ax_s, "sign_accuracy")):
         lines = labelled_lines(ax)
         assert [ln.get_label() for ln in lines] == ["STDWI", "Akrout", "RDD"]  # canonical order
-        for ln, m in zip(lines, ("stdwi", "akrout", "rdd"), strict=True):
+        for ln, m in zip(lines, order, strict=True):
             x, y = ln.get_data()
-            np.testing.assert_allclose(x, truth["methods"][m]["t"] / 1000.0)
-            np.testing.assert_allclose(y, truth["methods"][m][key])
+            np.testing.assert_array_equal(x, res[m]["t"] / 1000.0)
+            assert x[-1] == DURATION_MS / 1000  # the last row is the estimate after all data
+            np.testing.assert_array_equal(y, res[m][key])
             assert matplotlib.colors.to_hex(ln.get_color()) == METHOD_COLOURS[m].lower()
         assert ax.get_xlabel() == "data time (s)"
     assert "Pearson r" in ax_r.get_ylabel() and "sign accuracy" in ax_s.get_ylabel()
@@ -149,21 +174,17 @@ def test_main_figure_one_line_per_method_against_seconds(run):
     assert [t.get_text() for t in legend.get_texts()] == ["STDWI", "Akrout", "RDD"]
 
 
-def test_heatmaps_share_a_symmetric_scale(run):
-    path, truth = run
-    fig = build(path)["weights_heatmap"]
+def test_heatmaps_share_a_symmetric_scale(paper):
+    w, res = results(paper)
+    fig = build(paper)["weights_heatmap"]
     images = [im for ax in fig.axes for im in ax.get_images()]
-    assert len(images) == 4  # true + 3 methods
-    w = truth["weights"]
-    scaled = []
-    for m in ("stdwi", "akrout", "rdd"):
-        g = truth["methods"][m]["final"]
-        scaled.append(g * (g.ravel() @ w.ravel()) / (g.ravel() @ g.ravel()))
-    vmax = max(np.abs(w).max(), *(np.abs(s).max() for s in scaled))
+    assert len(images) == 1 + len(res)  # true + each method
+    scaled = {m: lstsq_scale(r["final"], w) * r["final"] for m, r in res.items()}
+    vmax = max(np.abs(w).max(), *(np.abs(s).max() for s in scaled.values()))
     for im in images:
-        assert im.get_clim() == pytest.approx((-vmax, vmax))
-    np.testing.assert_allclose(images[0].get_array(), w)
-    np.testing.assert_allclose(images[1].get_array(), scaled[0])
+        assert im.get_clim() == pytest.approx((-vmax, vmax), rel=1e-9)
+    np.testing.assert_array_equal(images[0].get_array(), w)
+    np.testing.assert_allclose(images[1].get_array(), scaled["stdwi"], rtol=1e-9)
 
 
 def test_heatmaps_without_truth_normalise_each_matrix():
@@ -174,40 +195,60 @@ def test_heatmaps_without_truth_normalise_each_matrix():
     assert im.get_clim() == pytest.approx((-1.0, 1.0))
 
 
-def test_noisy_variants_get_the_clean_vs_noisy_figure(tmp_path):
-    path = tmp_path / "noisy.h5"
-    truth = write_inference_run(
-        path, methods=("stdwi", "stdwi_noisy", "rdd"), noise="  drop_prob: 0.2\n"
-    )
+def test_noisy_results_get_the_clean_vs_noisy_figure(tmp_path_factory):
+    path = real(tmp_path_factory, "noise")
+    _, res = results(path)
     figs = build(path)
+    assert set(figs) == PAPER_FIGURES | {"noise_curves"}
     ax = figs["noise_curves"].axes[0]
     lines = labelled_lines(ax)
-    assert len(lines) == 2
-    assert lines[0].get_linestyle() == "-" and lines[1].get_linestyle() == "--"
-    assert lines[0].get_color() == lines[1].get_color()
-    np.testing.assert_allclose(lines[1].get_ydata(), truth["methods"]["stdwi_noisy"]["r"])
-    assert figs["inference_curves"].get_suptitle() == "Dashed: noisy observations (drop_prob = 0.2)"
+    pairs = [(m, f"{m}_noisy") for m in ("stdwi", "akrout", "rdd")]
+    assert all(n in res for pair in pairs for n in pair)
+    assert len(lines) == 2 * len(pairs)
+    for (clean, noisy), (lc, ln) in zip(
+        pairs, zip(lines[::2], lines[1::2], strict=True), strict=True
+    ):
+        assert lc.get_linestyle() == "-" and ln.get_linestyle() == "--"
+        assert lc.get_color() == ln.get_color() == METHOD_COLOURS[clean]
+        np.testing.assert_array_equal(lc.get_ydata(), res[clean]["pearson_r"])
+        np.testing.assert_array_equal(ln.get_ydata(), res[noisy]["pearson_r"])
+    assert figs["inference_curves"].get_suptitle() == (
+        "Dashed: noisy observations (drop_prob = 0.2, add_fraction = 0.2)"
+    )
 
 
-def test_clean_run_has_no_noise_figure(run):
-    figs = build(run[0])
+def test_clean_run_has_no_noise_figure(paper):
+    figs = build(paper)
     assert "noise_curves" not in figs
     assert figs["inference_curves"].get_suptitle() == ""
 
 
-def test_one_to_one_scores_the_diagonal_and_skips_heatmaps(tmp_path):
-    path = tmp_path / "wiener.h5"
-    write_inference_run(path, methods=("bayes",), kind="wiener", one_to_one=True, n_in=12)
+def test_one_to_one_scores_the_diagonal_and_skips_heatmaps(tmp_path_factory):
+    path = real(tmp_path_factory, "wiener")
+    with h5py.File(path, "r") as h5:
+        w = h5["network/input_output/weights"][()]
+        assert set(h5["inference"]) == {"bayes", "stdwi"}
     figs = build(path)
-    assert "weights_heatmap" not in figs
-    pts = figs["weights_scatter"].axes[0].collections[0].get_offsets()
-    assert len(pts) == 12
+    assert set(figs) == {"raster", "firing_rates", "inference_curves", "weights_scatter"}
+    for ax in [ax for ax in figs["weights_scatter"].axes if ax.get_visible()]:
+        pts = np.asarray(ax.collections[0].get_offsets())
+        np.testing.assert_array_equal(pts[:, 0], np.diagonal(w))  # 12 pairs, not 144 weights
+    assert "one-to-one" in figs["weights_scatter"].get_suptitle()
 
 
-def test_spikes_only_file_draws_raster_and_rates(tmp_path):
-    path = tmp_path / "sim.h5"
-    write_inference_run(path, methods=())
-    assert {p.stem for p in plot_file(path, tmp_path / "o")} == {"raster", "firing_rates"}
+def test_spikes_only_file_draws_raster_and_rates(tmp_path_factory, tmp_path):
+    out = plot_file(real(tmp_path_factory, "spikes"), tmp_path / "o")
+    assert {p.stem for p in out} == {"raster", "firing_rates"}
+
+
+def test_infer_on_a_file_with_voltages(tmp_path_factory):
+    """`wi simulate` with voltages, then `wi infer --method rdd`: voltages are not drawn."""
+    path = real(tmp_path_factory, "rdd")
+    with h5py.File(path, "r") as h5:
+        assert "voltage" in h5["populations/output"]
+    figs = build(path)
+    assert set(figs) == PAPER_FIGURES
+    assert [ln.get_label() for ln in labelled_lines(figs["inference_curves"].axes[0])] == ["RDD"]
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -226,24 +267,24 @@ def test_wrong_schema_is_a_user_error(tmp_path):
         plot_file(p, None)
 
 
-def test_broken_inference_layout_is_a_user_error(tmp_path):
-    p = tmp_path / "x.h5"
-    write_inference_run(p, methods=("stdwi",))
+def test_broken_inference_layout_is_a_user_error(tmp_path_factory, tmp_path):
+    p = copy_of(tmp_path_factory, "paper", tmp_path / "x.h5")
     with h5py.File(p, "a") as h5:
         del h5["inference/stdwi/time_ms"]
         h5["inference/stdwi/time_ms"] = np.arange(2.0)
     with pytest.raises(UserError, match="n_checks"):
-        plot_file(p, None)
+        plot_file(p, tmp_path / "figs")
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
 
 
-def test_unknown_format_and_missing_file(run, tmp_path):
+def test_unknown_format_and_missing_file(paper, tmp_path):
     with pytest.raises(UserError, match="format"):
-        plot_file(run[0], None, "bmp")
+        plot_file(paper, tmp_path, "bmp")
     with pytest.raises(UserError, match="no such file"):
         plot_file(tmp_path / "missing.h5", None)
 
 
-def test_missing_matplotlib_names_the_install_command(run, monkeypatch):
+def test_missing_matplotlib_names_the_install_command(paper, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(UserError, match=r"pip install 'wi\[plot\]'"):
-        plot_file(run[0], None)
+        plot_file(paper, tmp_path)

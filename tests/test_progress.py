@@ -37,3 +37,37 @@ def test_second_ctrl_c_interrupts_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
             pytest.fail("the second Ctrl-C should have raised")
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_each_signal_is_deferred_and_carries_its_number(sig):
+    previous = signal.getsignal(sig)
+    with pytest.raises(interrupt.Interrupted) as info:
+        with interrupt.deferred(), progress.progress("x", 3.0, quiet=True) as bar:
+            os.kill(os.getpid(), sig)
+            bar.advance(1.0)
+    assert info.value.signum == sig and interrupt.exit_code() == 128 + sig
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert signal.getsignal(sig) is previous
+
+
+@pytest.mark.parametrize("times", [1, 2, 3])
+def test_signals_wait_for_the_end_of_a_shielded_block(times):
+    done = []
+    with pytest.raises(interrupt.Interrupted):
+        with interrupt.deferred():
+            with interrupt.shielded():
+                for _ in range(times):
+                    os.kill(os.getpid(), signal.SIGTERM)
+                interrupt.check()  # not a safe point while shielded
+                done.append("shielded block finished")
+            interrupt.check()
+    assert done == ["shielded block finished"]
+
+
+def test_a_signal_pending_at_the_end_is_not_raised_but_reported():
+    with interrupt.deferred():
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert interrupt.pending() == signal.SIGHUP and interrupt.exit_code() == 129

@@ -1,89 +1,145 @@
-"""Forward-Euler LIF: fixed point, firing period, free membrane as a linear filter."""
+"""Forward-Euler LIF in the production kernel: fixed point, firing period, free membrane.
+
+Every check runs :func:`wi.sim.feedforward.feedforward_kernel` (what ``wi simulate`` runs)
+with the free membranes advanced and recorded, in both layers, against closed forms: the
+linear recurrence ``v[t] = lam v[t-1] + a (rest + drift + g I[t-1])`` with
+``a = dt / tau`` and ``lam = 1 - a (1 + g)`` solved by hand, and PSP currents built from the
+closed-form kernel :func:`wi.sim.synapse.psp_kernel` (not from the simulator's recursion).
+"""
 
 import math
 
 import numpy as np
 from scipy.signal import lfilter
 
-from wi.sim.neuron import LIFParams, lif_integrate, lif_state
+from wi.config import LIFConfig
+from wi.sim import build_protocol
+from wi.sim.feedforward import FeedforwardParams, feedforward_kernel, feedforward_state
+from wi.sim.neuron import LIFParams
+from wi.sim.stimulus import StimulusSource
+from wi.sim.synapse import psp_kernel, psp_params
 
 P = LIFParams(
     timestep_ms=0.25, tau_ms=20.0, threshold=1.0, reset=-1.0, rest=0.0, drift=0.0, coupling=1.0
 )
+ALL = (True, True, True, True)
 
 
-def _run(params, current, record=True):
-    return lif_integrate(params, lif_state(params, current.shape[0]), current, record)
+def _no_input(lif, n_in=2, n_out=3, n_steps=20_000):
+    """Both layers without any spike input (I = 0): only ``rest + drift`` drives them."""
+    params = FeedforwardParams(lif, psp_params(10.0, 3.0, lif.timestep_ms), np.zeros((n_in, n_out)))
+    none = np.empty(0, np.int64)
+    out = feedforward_kernel(
+        params, feedforward_state(params), none, none.astype(np.int32), n_steps, ALL, (True, True)
+    )
+    return out
 
 
-def test_subthreshold_constant_input_reaches_the_euler_fixed_point():
-    p = P._replace(rest=0.1, drift=0.05, coupling=0.7)
-    current = np.full((1, 20_000), 0.8)
-    _, _, v, vf, _ = _run(p, current)
+def test_subthreshold_drive_reaches_the_euler_fixed_point_in_both_layers():
+    p = P._replace(rest=0.1, drift=0.35, coupling=0.7)
     a = p.timestep_ms / p.tau_ms
     lam = 1 - a * (1 + p.coupling)
-    v_star = (p.rest + p.drift + p.coupling * 0.8) / (1 + p.coupling)
-    assert v_star < p.threshold
-    t = np.arange(1, 20_000)
-    # v[0] = rest; v[t] = v* + (rest - v*) lam^t for t >= 1 (constant I from step 0 on)
-    np.testing.assert_allclose(v[0, 1:], v_star + (p.rest - v_star) * lam**t, rtol=0, atol=1e-12)
-    assert v[0, 0] == p.rest
-    assert abs(v[0, -1] - v_star) < 1e-12
-    np.testing.assert_array_equal(v, vf)  # no spike: free and reset membranes agree
+    v_star = (p.rest + p.drift) / (1 + p.coupling)  # I = 0
+    assert p.rest < v_star < p.threshold
+    _, in_s, _, out_s, _, v_in, vf_in, v_out, vf_out = _no_input(p)
+    t = np.arange(v_in.shape[1])
+    # v[0] = rest; v[t] = v* + (rest - v*) lam^t
+    expected = v_star + (p.rest - v_star) * lam**t
+    for v in (v_in, vf_in, v_out, vf_out):
+        np.testing.assert_allclose(v, np.broadcast_to(expected, v.shape), rtol=0, atol=1e-12)
+        assert np.all(v[:, 0] == p.rest)
+    assert len(in_s) == 0 and len(out_s) == 0
 
 
-def test_suprathreshold_constant_input_fires_at_the_euler_period():
-    current_value = 2.5
+def test_suprathreshold_drive_fires_at_the_euler_period_in_both_layers():
+    p = P._replace(drift=5.0)  # v* = (rest + drift) / (1 + g) = 2.5 > threshold
     n_steps = 20_000
-    _, _, _, _, _ = _run(P, np.full((1, 10), current_value))  # warm-up compile
-    steps, neurons, v, vf, _ = _run(P, np.full((1, n_steps), current_value))
-    a = P.timestep_ms / P.tau_ms
-    lam = 1 - a * (1 + P.coupling)
-    v_star = (P.rest + P.drift + P.coupling * current_value) / (1 + P.coupling)
+    a = p.timestep_ms / p.tau_ms
+    lam = 1 - a * (1 + p.coupling)
+    v_star = (p.rest + p.drift) / (1 + p.coupling)
     # closed form of the linear recurrence from reset: v_n = v* + (reset - v*) lam^n >= th
-    period = math.ceil(math.log((v_star - P.threshold) / (v_star - P.reset)) / math.log(lam))
-    first = math.ceil(math.log((v_star - P.threshold) / (v_star - P.rest)) / math.log(lam))
+    period = math.ceil(math.log((v_star - p.threshold) / (v_star - p.reset)) / math.log(lam))
+    first = math.ceil(math.log((v_star - p.threshold) / (v_star - p.rest)) / math.log(lam))
     # the same by iterating the scalar map (guards against rounding at the boundary)
-    v_it, n_it = P.reset, 0
-    while v_it < P.threshold:
-        v_it = v_it + a * ((P.rest + P.drift - v_it) + P.coupling * (current_value - v_it))
+    v_it, n_it = p.reset, 0
+    while v_it < p.threshold:
+        v_it = v_it + a * ((p.rest + p.drift - v_it) + p.coupling * (0.0 - v_it))
         n_it += 1
     assert n_it == period
-    assert steps[0] == first
-    np.testing.assert_array_equal(np.diff(steps), period)
-    assert len(steps) == 1 + (n_steps - 1 - first) // period
-    assert np.all(neurons == 0)
-    assert np.all(v[0, steps] == P.reset)
-    # the free membrane never resets and converges to v*
-    assert abs(vf[0, -1] - v_star) < 1e-9
+    _, in_s, in_n, out_s, out_n, v_in, vf_in, v_out, vf_out = _no_input(p, n_steps=n_steps)
+    for steps, neurons, v, vf, n in (
+        (in_s, in_n, v_in, vf_in, 2),
+        (out_s, out_n, v_out, vf_out, 3),
+    ):
+        for j in range(n):
+            own = steps[neurons == j]
+            assert own[0] == first
+            np.testing.assert_array_equal(np.diff(own), period)
+            assert len(own) == 1 + (n_steps - 1 - first) // period
+            assert np.all(v[j, own] == p.reset)
+        # the free membrane never resets: v* + (rest - v*) lam^t
+        t = np.arange(n_steps)
+        np.testing.assert_allclose(
+            vf, np.broadcast_to(v_star + (p.rest - v_star) * lam**t, vf.shape), atol=1e-12
+        )
 
 
-def test_free_voltage_is_the_linear_filter_of_the_input():
-    rng = np.random.default_rng(7)
-    n, n_steps = 3, 5000
-    current = rng.normal(2.0, 1.5, (n, n_steps))
-    p = P._replace(rest=0.2, drift=-0.1, coupling=1.3)
-    _, _, v, vf, _ = _run(p, current)
+def _closed_form_psp(steps, neurons, n, n_steps, dt, ts, tf):
+    x = np.zeros((n, n_steps))
+    t = np.arange(n_steps)
+    for s, j in zip(steps.tolist(), neurons.tolist(), strict=True):
+        x[j, s:] += psp_kernel((t[s:] - s) * dt, ts, tf)
+    return x
+
+
+def _linear_filter(p, current, n_steps):
+    """vf[0] = rest; vf[t] = lam vf[t-1] + a (rest + drift + g I[t-1])."""
     a = p.timestep_ms / p.tau_ms
     lam = 1 - a * (1 + p.coupling)
-    # vf[t] = lam vf[t-1] + a (rest + drift + g I[t-1]), vf[0] = rest
-    drive = a * (p.rest + p.drift + p.coupling * current[:, :-1])
-    expected = lfilter([1.0], [1.0, -lam], drive, axis=1, zi=lam * np.full((n, 1), p.rest))[0]
-    np.testing.assert_allclose(vf[:, 1:], expected, rtol=0, atol=1e-12)
-    assert np.all(vf[:, 0] == p.rest)
-    assert not np.allclose(v, vf)  # the input makes them spike, so the reset membrane differs
+    n = current.shape[0]
+    drive = a * (p.rest + p.drift + p.coupling * current[:, : n_steps - 1])
+    tail = lfilter([1.0], [1.0, -lam], drive, axis=1, zi=lam * np.full((n, 1), p.rest))[0]
+    return np.concatenate([np.full((n, 1), p.rest), tail], axis=1)
 
 
-def test_chunked_integration_is_bit_identical():
-    rng = np.random.default_rng(11)
-    current = rng.normal(3.0, 2.0, (4, 3001))
-    whole = _run(P, current)
-    state, parts = lif_state(P, 4), []
-    for a, b in [(0, 1), (1, 2), (2, 1500), (1500, 3001)]:
-        *out, state = lif_integrate(P, state, current[:, a:b], True)
-        parts.append(out)
-    np.testing.assert_array_equal(np.concatenate([q[0] for q in parts]), whole[0])
-    np.testing.assert_array_equal(np.concatenate([q[1] for q in parts]), whole[1])
-    np.testing.assert_array_equal(np.concatenate([q[2] for q in parts], axis=1), whole[2])
-    np.testing.assert_array_equal(np.concatenate([q[3] for q in parts], axis=1), whole[3])
-    assert len(whole[0]) > 50
+def test_free_membranes_are_the_linear_filter_of_the_closed_form_currents():
+    """Input layer: I_in = stim_scale * sum of kernels of the stimulus spikes; output layer:
+    I_out = W x_in with x_in the kernels of the input-layer spikes the kernel produced."""
+    cfg = LIFConfig.model_validate(
+        {
+            "duration_ms": 1000.0,
+            "network": {"n_input": 8, "n_output": 3},
+            "stimulation": {"fraction_active": 0.5, "period_ms": 50.0},
+            "neuron": {"rest": 0.2, "drift": -0.1, "coupling": 1.3, "tau_ms": 15.0},
+        }
+    )
+    proto = build_protocol(cfg)
+    n_steps, dt = proto.n_steps, cfg.timestep_ms
+    ts, tf = cfg.synapse.tau_slow_ms, cfg.synapse.tau_fast_ms
+    stim = StimulusSource(proto.stim_params, cfg.seed, cfg.stimulation.period_ms, dt).events(
+        0, n_steps
+    )
+    _, in_s, in_n, out_s, _, v_in, vf_in, v_out, vf_out = feedforward_kernel(
+        proto.params,
+        feedforward_state(proto.params),
+        stim.steps,
+        stim.neurons,
+        n_steps,
+        ALL,
+        (True, True),
+    )
+    p = proto.params.lif
+    i_in = cfg.weights.stim_scale * _closed_form_psp(
+        stim.steps, stim.neurons, 8, n_steps, dt, ts, tf
+    )
+    i_out = proto.weights["input_output"] @ _closed_form_psp(in_s, in_n, 8, n_steps, dt, ts, tf)
+    # summing kernels in a different order than the recursion: rounding ~1e-14 of |I| <= 100
+    np.testing.assert_allclose(vf_in, _linear_filter(p, i_in, n_steps), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(vf_out, _linear_filter(p, i_out, n_steps), rtol=0, atol=1e-12)
+    assert len(in_s) > 20 and len(out_s) > 20
+    assert not np.allclose(v_in, vf_in) and not np.allclose(v_out, vf_out)
+    # and the protocol stores exactly these float64 traces, rounded to float32
+    (chunk,) = list(proto.chunks(n_steps, voltages=True))
+    for pop, v, vf in (("input", v_in, vf_in), ("output", v_out, vf_out)):
+        np.testing.assert_array_equal(chunk.voltages[pop]["voltage"], v.astype(np.float32))
+        np.testing.assert_array_equal(chunk.voltages[pop]["voltage_free"], vf.astype(np.float32))

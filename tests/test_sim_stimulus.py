@@ -13,6 +13,8 @@ from wi.sim.stimulus import (
 )
 
 DT = 0.25
+# z-bound of the statistical checks: two-sided P(|Z| > 5) = 5.7e-7 per comparison
+Z = 5.0
 
 
 def _source(n=100, f=0.2, rate=200.0, c=0.0, seed=1, period=100.0):
@@ -42,14 +44,15 @@ def test_active_subset_is_exact_and_only_active_units_fire(n, f):
             assert set(np.unique(w.neurons)) == set(row.tolist())
 
 
-def test_schedule_is_uniform_over_units():
-    src = _source()
+@pytest.mark.parametrize("seed", [1, 90210])
+def test_schedule_is_uniform_over_units(seed):
+    src = _source(seed=seed)
     hits = np.zeros(100)
     for b in range(100):  # 1000 periods
         hits += np.bincount(src.block(b)[2].ravel(), minlength=100)
+    # each period activates a unit with probability 0.2, independently across periods
     expected = 1000 * 0.2
-    # binomial sd = sqrt(1000 * 0.2 * 0.8) ~ 12.6
-    assert np.all(np.abs(hits - expected) < 5 * 12.65)
+    assert np.all(np.abs(hits - expected) < Z * math.sqrt(1000 * 0.2 * 0.8))
     assert abs(hits.sum() - 100 * expected) == 0
 
 
@@ -60,9 +63,9 @@ def test_period_bounds():
     np.testing.assert_array_equal(b, np.rint(np.array([3, 4, 5]) * 0.7 / 0.25))
 
 
-def test_poisson_rate_and_isi_cv():
-    """All units active: each train is Bernoulli(p) per step, so ISIs (in steps) are geometric
-    with mean 1/p and CV sqrt(1 - p)."""
+def test_poisson_rate_and_isi_distribution():
+    """All units active: each train is Bernoulli(p) per step, so counts are Binomial and ISIs
+    (in steps) geometric: mean 1/p, variance (1 - p)/p^2, excess kurtosis 6 + p^2/(1 - p)."""
     n, rate = 20, 200.0
     p = rate * DT / 1000
     src = _source(n=n, f=1.0, rate=rate)
@@ -70,29 +73,40 @@ def test_poisson_rate_and_isi_cv():
     ev = src.events(0, n_steps)
     counts = np.bincount(ev.neurons, minlength=n)
     expected = p * n_steps
-    assert np.all(np.abs(counts - expected) < 5 * math.sqrt(expected * (1 - p)))
-    assert abs(counts.sum() / (n * n_steps) - p) < 4 * math.sqrt(p / (n * n_steps))
+    assert np.all(np.abs(counts - expected) < Z * math.sqrt(n_steps * p * (1 - p)))
+    total = n * n_steps
+    assert abs(counts.sum() / total - p) < Z * math.sqrt(p * (1 - p) / total)
     isis = np.concatenate([np.diff(ev.steps[ev.neurons == j]) for j in range(n)])
-    assert abs(isis.mean() * p - 1) < 0.01
-    cv = isis.std() / isis.mean()
-    assert abs(cv - math.sqrt(1 - p)) < 0.01
+    m = isis.size
+    mean, var = 1 / p, (1 - p) / p**2
+    assert abs(isis.mean() - mean) < Z * math.sqrt(var / m)
+    # sample variance: relative SE sqrt((kurtosis - 1) / m), kurtosis = 9 + p^2 / (1 - p)
+    assert abs(isis.var() / var - 1) < Z * math.sqrt((8 + p**2 / (1 - p)) / m)
     assert np.all(isis >= 1)  # independent Bernoulli trains: at most one spike per step
 
 
 def test_sip_rate_and_pairwise_correlation():
-    """SIP (reference spec): count correlation of two units = c^2 (1-p) / (1 - p((1-c)^2 + c^2))."""
+    """SIP: count correlation of two units = c^2 (1-p) / (1 - p((1-c)^2 + c^2))."""
     n, rate, c = 30, 200.0, 0.5
     p = rate * DT / 1000
     src = _source(n=n, f=1.0, rate=rate, c=c)
     n_steps = 400_000
     ev = src.events(0, n_steps)
     counts = np.bincount(ev.neurons, minlength=n)
-    assert abs(counts.sum() / (n * n_steps) - p) < 4 * math.sqrt(2 * p / (n * n_steps))
+    # per step: own spikes Binomial(n, (1-c) p) plus a shared spike (prob p) copied
+    # Binomial(n, c) times, independent across steps
+    var_step = n * (1 - c) * p * (1 - (1 - c) * p) + p * (n * c * (1 - c) + (n * c) ** 2)
+    var_step -= (p * n * c) ** 2
+    assert abs(counts.sum() / (n * n_steps) - p) < Z * math.sqrt(var_step / n_steps) / n
     binned = _trains(ev, n, n_steps).reshape(n, -1, 40).sum(axis=2)
-    r = np.corrcoef(binned)
-    mean_r = r[~np.eye(n, dtype=bool)].mean()
+    off = ~np.eye(n, dtype=bool)
+    mean_r = np.corrcoef(binned)[off].mean()
     expected = c**2 * (1 - p) / (1 - p * ((1 - c) ** 2 + c**2))
-    assert abs(mean_r - expected) < 0.02, (mean_r, expected)
+    # the pairs share one train, so their estimates are not independent: standard error of
+    # the mean correlation by batch means over 20 independent stretches of time
+    batches = [np.corrcoef(b)[off].mean() for b in np.split(binned, 20, axis=1)]
+    se = np.std(batches, ddof=1) / math.sqrt(20)
+    assert abs(mean_r - expected) < Z * se, (mean_r, expected, se)
     # own + copied spike in one step are two spikes: duplicates exist
     codes = ev.steps * n + ev.neurons
     assert len(np.unique(codes)) < len(codes)
@@ -100,7 +114,9 @@ def test_sip_rate_and_pairwise_correlation():
     # independent trains (c = 0) are uncorrelated
     ev0 = _source(n=n, f=1.0, rate=rate, c=0.0).events(0, 100_000)
     r0 = np.corrcoef(_trains(ev0, n, 100_000).reshape(n, -1, 40).sum(axis=2))
-    assert abs(r0[~np.eye(n, dtype=bool)].mean()) < 0.01
+    # independent trains: each pair's r has SE 1/sqrt(bins), the pairs' r are uncorrelated
+    n_bins, n_pairs = 100_000 // 40, n * (n - 1) // 2
+    assert abs(r0[off].mean()) < Z / math.sqrt(n_bins * n_pairs)
 
 
 def test_events_are_window_and_duration_invariant():

@@ -135,11 +135,18 @@ def test_failure_leaves_no_file_and_keeps_existing(tmp_path, data):
     path.write_bytes(b"old contents")
     attrs = {"kind": "test", "seed": 1, "timestep_ms": DT, "duration_ms": n_steps * DT}
     with pytest.raises(KeyboardInterrupt):
-        with store.RunWriter(path, config_yaml="", attrs=attrs, command="t", n_steps=n_steps) as w:
+        with store.RunWriter(
+            path, config_yaml="", attrs=attrs, command="t", n_steps=n_steps, overwrite=True
+        ) as w:
             w.add_population("a", n)
             raise KeyboardInterrupt
     assert path.read_bytes() == b"old contents"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]  # no temp or lock files left
+    with pytest.raises(UserError, match="exists"):  # without overwrite it is refused at once
+        with store.RunWriter(path, config_yaml="", attrs=attrs, command="t", n_steps=n_steps):
+            pytest.fail("an existing file must be refused before any work")
+    assert path.read_bytes() == b"old contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]
 
 
 def test_open_run_rejects_bad_files(tmp_path):

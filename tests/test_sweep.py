@@ -1,156 +1,49 @@
 """`wi sweep` / `wi collect`: grid expansion, validation errors, the local process pool
 (skip complete, re-run failed, crashing points), SLURM script writing, and collect's table.
 
-Points run through a FAKE `wi.pipeline` installed by a `sitecustomize.py` on PYTHONPATH in the
-point subprocesses: it writes a small run file in the contract layout whose scores are a known
-function of the point's config, and raises or aborts on request (flag files). The sweep
-machinery is what is tested here, not the simulator (a real `wi run` sweep is marked slow).
+Every run file is written by the real `wi run` on tiny configs (200 ms, 5 + 2 neurons); failures
+are injected around the real pipeline by the fault hook of `sweep_helpers.py`. The faults the
+issue "nothing lost, nothing silently wrong" names (signals, unreadable files, racing status
+writes, divergence) are in tests/faults/test_sweep_faults.py.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import math
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import yaml
+from sweep_helpers import (
+    ROOT,
+    TINY,
+    calls,
+    final_scores,
+    install_faults,
+    one_error_line,
+    wi,
+    write_sweep,
+)
 
-from wi.cli import main
 from wi.config import load
 from wi.sweep import collect as collect_mod
 from wi.sweep import layout, slurm
 from wi.sweep.spec import load_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
-
-FAKE_PIPELINE = r'''
-"""Test double for wi.pipeline (installed only when WI_FAKE_DIR is set)."""
-import os
-import sys
-import types
-from pathlib import Path
-
-if os.environ.get("WI_FAKE_DIR"):
-
-    def _write(cfg, out, command):
-        flags = Path(os.environ["WI_FAKE_DIR"])
-        with open(flags / "calls.txt", "a") as fh:
-            fh.write(f"{cfg.seed}\n")
-        if (flags / f"raise-{cfg.seed}").exists():
-            print("fake pipeline: about to fail", flush=True)
-            raise RuntimeError(f"boom for seed {cfg.seed}")
-        if (flags / f"abort-{cfg.seed}").exists():
-            print("fake pipeline: about to abort", flush=True)
-            os.abort()
-        import h5py
-        import numpy as np
-
-        tau = cfg.infer.methods.stdwi.tau_fast_ms
-        final = 0.5 + 0.01 * cfg.seed + 0.001 * tau
-        tmp = Path(f"{out}.part")
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs.update(schema="wi-run", schema_version=1, status="complete", command=command,
-                            timestep_ms=cfg.timestep_ms, duration_ms=cfg.duration_ms, seed=cfg.seed)
-            g = h5.create_group("inference/stdwi")
-            g.create_dataset("metrics/pearson_r", data=np.linspace(0.0, final, 5))
-            g.attrs["time_to_r90_ms"] = 1000.0 * cfg.seed
-        os.replace(tmp, out)
-
-    def run(cfg, out, *, command, quiet=False, methods=None):
-        _write(cfg, out, command)
-        return Path(out), []
-
-    def simulate(cfg, out, *, command, quiet=False):
-        _write(cfg, out, command)
-        return Path(out)
-
-    mod = types.ModuleType("wi.pipeline")
-    mod.run, mod.simulate = run, simulate
-    sys.modules["wi.pipeline"] = mod
-'''
-
-BASE = {
-    "kind": "lif_feedforward",
-    "duration_ms": 1000,
-    "network": {"n_input": 5, "n_output": 2},
-    "infer": {"methods": {"stdwi": {}}},
-}
-
-
-def fake_final_r(seed, tau):
-    return 0.5 + 0.01 * seed + 0.001 * tau
-
-
-def wi(*args):
-    """Run `wi args` in-process: (exit code, stdout, stderr)."""
-    from wi import cli
-    from wi.sweep import cli as sweep_cli
-
-    o, e = io.StringIO(), io.StringIO()
-    consoles = (cli.out, cli.err, sweep_cli.out)
-    try:
-        cli.out.file, cli.err.file, sweep_cli.out.file = o, e, o
-        with redirect_stdout(o), redirect_stderr(e):
-            try:
-                main([str(a) for a in args])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code
-    finally:
-        for c in consoles:
-            c.file = None
-    return code, o.getvalue(), e.getvalue()
-
-
-def one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("warning:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def write_sweep(tmp_path: Path, grid: dict, *, base: dict | None = BASE, name="t", **extra) -> Path:
-    if base is not None:
-        (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    spec = {"name": name, "command": "run", "grid": grid, **extra}
-    if base is not None:
-        spec["base"] = "base.yaml"
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
+BASE = TINY
 
 
 @pytest.fixture
-def fake(tmp_path, monkeypatch):
-    """Point subprocesses get the fake pipeline; returns the flag directory."""
-    return install_fake(tmp_path, monkeypatch)
-
-
-def install_fake(tmp_path: Path, monkeypatch) -> Path:
-    site = tmp_path / "fakesite"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(FAKE_PIPELINE)
-    flags = tmp_path / "flags"
-    flags.mkdir()
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(ROOT)]))
-    monkeypatch.setenv("WI_FAKE_DIR", str(flags))
-    return flags
-
-
-def calls(flags: Path) -> list[int]:
-    path = flags / "calls.txt"
-    return sorted(int(x) for x in path.read_text().split()) if path.exists() else []
+def faults(tmp_path, monkeypatch):
+    """Point processes get the fault hook; returns the flag directory."""
+    return install_faults(tmp_path, monkeypatch)
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -183,6 +76,27 @@ def test_grid_is_the_cartesian_product_with_stable_ids(tmp_path):
     assert not set(ids) & {p.id for p in other.points}
 
 
+def test_grid_key_below_a_set_section_reaches_each_point(tmp_path):
+    """`set:` gives a whole section and the grid a key inside it: every point's resolved
+    config holds its OWN grid value (the expansion once wrote every value into one shared
+    mapping, so all points ran with the last one under their own ids)."""
+    values = [1e-4, 3e-3, 0.5]
+    path = write_sweep(
+        tmp_path,
+        {"infer.methods.stdwi.learning_rate": values, "seed": [1, 2]},
+        base=None,
+        set={"kind": "lif_feedforward", "infer": {"methods": {"stdwi": {"decay": 0.2}}}},
+    )
+    sw = load_sweep(path)
+    assert len(sw.points) == 6
+    for p, text in zip(sw.points, sw.resolved, strict=True):
+        stdwi = yaml.safe_load(text)["infer"]["methods"]["stdwi"]
+        assert stdwi["learning_rate"] == p.params["infer.methods.stdwi.learning_rate"]
+        assert stdwi["decay"] == 0.2
+    assert yaml.safe_load(path.read_text())["set"]["infer"]["methods"]["stdwi"] == {"decay": 0.2}
+    assert sw.spec.set["infer"] == {"methods": {"stdwi": {"decay": 0.2}}}  # not written into
+
+
 def test_dry_run_writes_points_and_manifest(tmp_path):
     path = write_sweep(tmp_path, {"seed": [3, 4]})
     code, out, err = wi("sweep", path, "--out", tmp_path / "s", "--dry-run")
@@ -203,7 +117,7 @@ def test_dry_run_writes_points_and_manifest(tmp_path):
         (
             {"infer.methods.stdwi.tau_fast": [1]},
             "grid.infer.methods.stdwi.tau_fast",
-            "'infer.methods.stdwi.tau_fast_ms'",
+            "in section 'infer.methods.stdwi' (did you mean 'tau_fast_ms'?)",
         ),
         ({"stimulaton.rate_hz": [1]}, "grid.stimulaton.rate_hz", "did you mean 'stimulation'"),
         ({"seeds": [1]}, "grid.seeds", "did you mean 'seed'"),
@@ -272,110 +186,68 @@ def test_slurm_backend_without_sbatch_is_a_user_error(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- local backend
-def test_local_sweep_crashes_reruns_and_skips(tmp_path, fake):
+def test_local_sweep_crashes_reruns_and_skips(tmp_path, faults):
     """Seed 2 raises, seed 3 aborts (SIGABRT): the others finish, exit code 100 + 2, logs kept;
     after the cause is gone a re-run runs only those two; a third run runs nothing."""
     path = write_sweep(tmp_path, {"seed": [1, 2, 3, 4]})
     out_dir = tmp_path / "s"
-    (fake / "raise-2").touch()
-    (fake / "abort-3").touch()
+    (faults / "raise-2").touch()
+    (faults / "abort-3").touch()
     code, out, err = wi("sweep", path, "--out", out_dir, "--jobs", "2", "--quiet")
     assert code == 102, (out, err)
     assert "2 of 4 points failed" in out
     assert "boom for seed 2" in out  # the failed point's log tail is shown
     assert "SIGABRT" in out
-    assert calls(fake) == [1, 2, 3, 4]
+    assert calls(faults) == [1, 2, 3, 4]
     manifest = layout.read_manifest(out_dir)
     by_seed = {p["params"]["seed"]: layout.point_dir(out_dir, p["id"]) for p in manifest["points"]}
     assert layout.is_complete(by_seed[1] / "run.h5") and layout.is_complete(by_seed[4] / "run.h5")
+    first = {s: (by_seed[s] / "run.h5").read_bytes() for s in (1, 4)}
     for seed in (2, 3):
         assert layout.read_status(by_seed[seed])["state"] == "failed"
         assert not (by_seed[seed] / "run.h5").exists()
+        assert not list(by_seed[seed].glob(".run.h5.*"))  # no temporary file left
     assert "RuntimeError: boom for seed 2" in (by_seed[2] / "log.txt").read_text()
     assert "about to abort" in (by_seed[3] / "log.txt").read_text()
-    assert "killed by SIGABRT" in (by_seed[3] / "log.txt").read_text()
+    assert "killed by SIGABRT" in layout.read_status(by_seed[3])["message"]
 
     code, out, _ = wi("sweep", "--status", out_dir)
     assert code == 0 and "2 done" in out and "2 failed" in out and "boom for seed 2" in out
 
-    (fake / "raise-2").unlink()
-    (fake / "abort-3").unlink()
+    (faults / "raise-2").unlink()
+    (faults / "abort-3").unlink()
     code, out, err = wi("sweep", path, "--out", out_dir, "--quiet")
     assert code == 0, (out, err)
-    assert "2 to run" in out and calls(fake) == [1, 2, 2, 3, 3, 4]
+    assert "2 to run" in out and calls(faults) == [1, 2, 2, 3, 3, 4]
     assert all(layout.is_complete(d / "run.h5") for d in by_seed.values())
+    assert all((by_seed[s] / "run.h5").read_bytes() == first[s] for s in (1, 4))  # untouched
 
     code, out, _ = wi("sweep", path, "--out", out_dir, "--quiet")
-    assert code == 0 and "nothing to run" in out and calls(fake) == [1, 2, 2, 3, 3, 4]
-
-    # collect reads what the fake wrote: the last row of each metric
-    code, out, err = wi("collect", out_dir, "-o", tmp_path / "t.csv")
-    assert code == 0, err
-    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
-    assert [int(r["seed"]) for r in rows] == [1, 2, 3, 4]
-    for r in rows:
-        assert r["state"] == "done"
-        assert float(r["stdwi.pearson_r"]) == fake_final_r(int(r["seed"]), 20.0)
-        assert float(r["stdwi.time_to_r90_ms"]) == 1000.0 * int(r["seed"])
+    assert code == 0 and "nothing to run" in out and calls(faults) == [1, 2, 2, 3, 3, 4]
 
 
-def test_sweep_task_skips_a_complete_point_and_rejects_a_bad_index(tmp_path, fake):
+def test_sweep_task_skips_a_complete_point_and_rejects_a_bad_index(tmp_path, faults):
     path = write_sweep(tmp_path, {"seed": [5]})
     assert wi("sweep", path, "--out", tmp_path / "s", "--quiet")[0] == 0
-    assert calls(fake) == [5]
+    assert calls(faults) == [5]
     code, _, _ = wi("sweep-task", tmp_path / "s", "--index", "0")
-    assert code == 0 and calls(fake) == [5]  # complete: not run again
+    assert code == 0 and calls(faults) == [5]  # complete: not run again
     code, _, err = wi("sweep-task", tmp_path / "s", "--index", "1")
     assert code == 2 and "no point 1" in one_error_line(err)
 
 
 # ----------------------------------------------------------------------------- collect
-def write_run(path: Path, scores: dict, *, status="complete", ae_attrs=None):
-    """A run file in the contract layout holding only inference results."""
-    with h5py.File(path, "w") as h5:
-        h5.attrs.update(
-            schema="wi-run", schema_version=1, status=status, timestep_ms=0.25, duration_ms=1000.0
-        )
-        for method, (metrics, attrs) in scores.items():
-            g = h5.create_group(f"inference/{method}")
-            for name, values in metrics.items():
-                g.create_dataset(f"metrics/{name}", data=values)
-            g.attrs.update(attrs)
-        if ae_attrs:
-            h5.create_group("autoencoder").attrs.update(ae_attrs)
-
-
-def test_collect_table_matches_the_run_files(tmp_path):
-    grid = {"seed": [1, 2, 3], "infer.methods.stdwi.tau_fast_ms": [10, 20]}
-    sw = load_sweep(write_sweep(tmp_path, grid))
+def test_collect_table_matches_the_run_files(tmp_path, faults):
+    """A real sweep (4 seeds x 2 taus, seed 4 fails): each CSV row equals its run file's final
+    scores (read with h5py), failed points have empty cells, and the summary's mean and SD
+    over seeds are those of the `statistics` module."""
+    grid = {"seed": [1, 2, 3, 4], "infer.methods.stdwi.tau_fast_ms": [10, 40]}
+    path = write_sweep(tmp_path, grid, set={"duration_ms": 400})
     sweep_dir = tmp_path / "s"
-    manifest = layout.prepare(sw, sweep_dir)
-    rng = np.random.default_rng(7)
-    written = {}
-    for p in manifest["points"]:
-        pdir = layout.point_dir(sweep_dir, p["id"])
-        seed, tau = p["params"]["seed"], p["params"]["infer.methods.stdwi.tau_fast_ms"]
-        if (seed, tau) == (3, 20):
-            continue  # never ran
-        if (seed, tau) == (2, 20):
-            write_run(pdir / "run.h5", {"stdwi": ({"pearson_r": [0.1]}, {})}, status="incomplete")
-            continue
-        n = int(rng.integers(2, 9))
-        vals = {
-            "stdwi": (
-                {"pearson_r": rng.random(n), "sign_accuracy": rng.random(n)},
-                {
-                    "time_to_r90_ms": float(rng.integers(1, 50)) * 1000.0
-                    if seed != 2
-                    else math.nan,
-                    "runtime_s": float(rng.random()),
-                },
-            ),
-            "akrout": ({"pearson_r": rng.random(n)}, {"runtime_s": float(rng.random())}),
-        }
-        ae = {"loss": float(rng.random()), "label": "not a number"}
-        write_run(pdir / "run.h5", vals, ae_attrs=ae if seed == 1 else None)
-        written[(seed, tau)] = vals, ae if seed == 1 else None
+    (faults / "raise-4").touch()
+    code, out, err = wi("sweep", path, "--out", sweep_dir, "--quiet", "--jobs", "2")
+    assert code == 102, (out, err)
+    manifest = layout.read_manifest(sweep_dir)
 
     code, out, err = wi("collect", sweep_dir, "-o", tmp_path / "table.csv")
     assert code == 0, err
@@ -384,44 +256,73 @@ def test_collect_table_matches_the_run_files(tmp_path):
         header = reader.fieldnames
         rows = list(reader)
     assert header[:5] == ["point", "index", "seed", "infer.methods.stdwi.tau_fast_ms", "state"]
-    assert len(rows) == 6 and [r["point"] for r in rows] == [p["id"] for p in manifest["points"]]
-    for r in rows:
-        key = (int(r["seed"]), int(r["infer.methods.stdwi.tau_fast_ms"]))
-        if key not in written:
-            assert r["state"] == "pending"  # never ran, or an incomplete file: not done
-            assert all(r[c] == "" for c in header[5:])
+    assert len(rows) == 8 and [r["point"] for r in rows] == [p["id"] for p in manifest["points"]]
+    truth = {}
+    for r, p in zip(rows, manifest["points"], strict=True):
+        seed, tau = p["params"]["seed"], p["params"]["infer.methods.stdwi.tau_fast_ms"]
+        assert (int(r["seed"]), float(r["infer.methods.stdwi.tau_fast_ms"])) == (seed, tau)
+        if seed == 4:
+            assert r["state"] == "failed" and all(r[c] == "" for c in header[5:])
             continue
-        vals, ae = written[key]
         assert r["state"] == "done"
-        for method, (metrics, attrs) in vals.items():
-            for name, values in metrics.items():
-                assert float(r[f"{method}.{name}"]) == values[-1]  # exact: repr round-trips
-            for name, value in attrs.items():
-                got = float(r[f"{method}.{name}"])
-                assert got == value or (math.isnan(value) and math.isnan(got))
-        assert r["autoencoder.loss"] == ("" if ae is None else repr(ae["loss"]))
-    assert "autoencoder.label" not in header
+        scores = final_scores(layout.point_dir(sweep_dir, p["id"]) / "run.h5")
+        assert set(scores) == {c for c in header[5:] if r[c] != ""}
+        for col, value in scores.items():
+            got = float(r[col])
+            assert got == value or (math.isnan(value) and math.isnan(got))  # exact: repr
+        truth[(seed, tau)] = scores
+    # the two taus give different estimates (the grid value reached the point)
+    assert truth[(1, 10)]["stdwi.pearson_r"] != truth[(1, 40)]["stdwi.pearson_r"]
 
-    # aggregation over seeds: mean and sample SD per tau, independently of the CSV code
-    manifest_, rows_, cols = collect_mod.collect(sweep_dir)
+    _, rows_, cols = collect_mod.collect(sweep_dir)
     groups = {
         g["infer.methods.stdwi.tau_fast_ms"]: g
-        for g in collect_mod.aggregate(manifest_, rows_, cols)
+        for g in collect_mod.aggregate(manifest, rows_, cols)
     }
-    for tau in (10, 20):
-        seeds = [s for s in (1, 2, 3) if (s, tau) in written]
-        assert (groups[tau]["n"], groups[tau]["n_done"]) == (3, len(seeds))
-        r_final = [written[(s, tau)][0]["stdwi"][0]["pearson_r"][-1] for s in seeds]
+    for tau in (10, 40):
+        assert (groups[tau]["n"], groups[tau]["n_done"]) == (4, 3)
+        r_final = [truth[(s, tau)]["stdwi.pearson_r"] for s in (1, 2, 3)]
         mean, sd, k = groups[tau]["stdwi.pearson_r"]
-        assert k == len(seeds) and mean == pytest.approx(statistics.fmean(r_final), rel=1e-12)
-        assert (
-            (sd == pytest.approx(statistics.stdev(r_final), rel=1e-12)) if k > 1 else math.isnan(sd)
-        )
-        # NaN time_to_r90 (never reached, seed 2) is left out of the mean and counted
-        t90 = [written[(s, tau)][0]["stdwi"][1]["time_to_r90_ms"] for s in seeds if s != 2]
-        mean, _, k = groups[tau]["stdwi.time_to_r90_ms"]
-        assert k == len(t90) and mean == pytest.approx(statistics.fmean(t90))
-    assert "mean ± SD over seeds" in out and "stdwi" in out
+        assert k == 3 and mean == pytest.approx(statistics.fmean(r_final), rel=1e-12)
+        assert sd == pytest.approx(statistics.stdev(r_final), rel=1e-12)
+    assert "mean ± SD over seeds" in out and "stdwi" in out and "3/4" in out
+
+
+def test_collect_reads_autoencoder_scores(tmp_path):
+    """A real `wi autoencoder` point: collect's autoencoder columns are the numeric attributes
+    of /autoencoder and /autoencoder/metrics (and its scalar datasets)."""
+    base = load_yaml(ROOT / "configs" / "autoencoder.yaml")
+    path = write_sweep(
+        tmp_path,
+        {"seed": [1]},
+        base=base,
+        command="autoencoder",
+        set={"duration_ms": 120, "stimulus.start_ms": 20, "stimulus.stop_ms": 100},
+    )
+    code, out, err = wi("sweep", path, "--out", tmp_path / "s", "--quiet")
+    assert code == 0, (out, err)
+    _, rows, cols = collect_mod.collect(tmp_path / "s")
+    (row,) = rows
+    manifest = layout.read_manifest(tmp_path / "s")
+    expected = {}
+    with h5py.File(layout.point_dir(tmp_path / "s", manifest["points"][0]["id"]) / "run.h5") as h5:
+        groups = [h5["autoencoder"]]
+        if "metrics" in h5["autoencoder"]:
+            groups.append(h5["autoencoder/metrics"])
+            for name, ds in h5["autoencoder/metrics"].items():
+                if isinstance(ds, h5py.Dataset) and ds.ndim == 0 and ds.dtype.kind in "fiu":
+                    expected[f"autoencoder.{name}"] = float(ds[()])
+        for g in groups:
+            for name, v in g.attrs.items():
+                if np.ndim(v) == 0 and np.asarray(v).dtype.kind in "fiu":
+                    expected[f"autoencoder.{name}"] = float(v)
+    assert expected and {c for c in cols if c.startswith("autoencoder.")} == set(expected)
+    for col, value in expected.items():
+        assert row[col] == value or (math.isnan(value) and math.isnan(row[col]))
+
+
+def load_yaml(path):
+    return yaml.safe_load(path.read_text())
 
 
 # ----------------------------------------------------------------------------- slurm script
@@ -508,7 +409,8 @@ def test_shipped_sweeps_are_the_papers_grids():
 
 # ----------------------------------------------------------------------------- real pipeline
 def test_real_run_sweep_and_collect(tmp_path):
-    """Two real `wi run` points (2 s): collect's table equals the files' final scores."""
+    """Two real `wi run` points of the default config (2 s, every default method): collect's
+    table equals the files' final scores."""
     path = write_sweep(
         tmp_path, {"seed": [1, 2]}, base=None, set={"kind": "lif_feedforward", "duration_ms": 2000}
     )

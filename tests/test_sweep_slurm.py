@@ -4,8 +4,9 @@ The cluster runs on loopback as root; this module starts it, submits a 4-point a
 through sbatch (one point fails on purpose), checks every output, the status and the collected
 table, and stops the daemons by their pid files. It skips only where SLURM cannot be started
 (not root, or slurm-wlm missing outside CI); with CI set it fails instead of skipping.
-Points use the fake pipeline of test_sweep.py (exported to the tasks through PYTHONPATH, as
-sbatch exports the submitting environment), so this tests SLURM mechanics in seconds.
+Points are real `wi run`s of a tiny config; one seed fails through the fault hook of
+sweep_helpers.py (exported to the tasks through PYTHONPATH, as sbatch exports the submitting
+environment).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep import ROOT, calls, fake_final_r, install_fake, wi, write_sweep
+from sweep_helpers import ROOT, calls, final_scores, install_faults, wi, write_sweep
 
-from wi.sweep import layout
+from wi.sweep import layout, slurm
 
 pytestmark = pytest.mark.slurm
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
@@ -59,7 +60,7 @@ def cluster():
 def test_slurm_sweep_runs_every_point_and_collects(tmp_path, monkeypatch, cluster):
     conf, _ = cluster
     monkeypatch.setenv("SLURM_CONF", str(conf))
-    flags = install_fake(tmp_path, monkeypatch)
+    flags = install_faults(tmp_path, monkeypatch)
     (flags / "raise-3").touch()
 
     grid = {"seed": [1, 2, 3], "infer.methods.stdwi.tau_fast_ms": [10, 40]}
@@ -100,7 +101,44 @@ def test_slurm_sweep_runs_every_point_and_collects(tmp_path, monkeypatch, cluste
     assert code == 0, err
     rows = list(csv.DictReader(open(tmp_path / "table.csv")))
     assert len(rows) == 6 and {r["state"] for r in rows} == {"done"}
-    for r in rows:
-        seed, tau = int(r["seed"]), float(r["infer.methods.stdwi.tau_fast_ms"])
-        assert float(r["stdwi.pearson_r"]) == fake_final_r(seed, tau)
-        assert float(r["stdwi.time_to_r90_ms"]) == 1000.0 * seed
+    for r, p in zip(rows, manifest["points"], strict=True):
+        scores = final_scores(layout.point_dir(out_dir, p["id"]) / "run.h5")
+        assert float(r["stdwi.pearson_r"]) == scores["stdwi.pearson_r"]
+        assert float(r["stdwi.sign_accuracy"]) == scores["stdwi.sign_accuracy"]
+
+
+def test_scancel_leaves_running_points_interrupted_and_nothing_half_written(
+    tmp_path, monkeypatch, cluster
+):
+    """scancel sends SIGTERM to the tasks: each passes it to its `wi run`, removes the
+    unfinished output and records "interrupted"; a re-submission runs exactly those points."""
+    conf, _ = cluster
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    path = write_sweep(tmp_path, {"seed": [1, 2]}, name="slurm-cancel", set={"duration_ms": 3e6})
+    out_dir = tmp_path / "s"
+    code, out, err = wi("sweep", path, "--backend", "slurm", "--out", out_dir, "--quiet")
+    assert code == 0, (out, err)
+    job = out.split("submitted SLURM array job ")[1].split()[0]
+    manifest = layout.read_manifest(out_dir)
+    pdirs = [layout.point_dir(out_dir, p["id"]) for p in manifest["points"]]
+
+    def states():
+        return [layout.read_status(p).get("state") for p in pdirs]
+
+    deadline = time.monotonic() + 120
+    while states() != ["running", "running"]:
+        assert time.monotonic() < deadline, states()
+        time.sleep(0.1)
+    time.sleep(1.0)  # into the simulation
+    subprocess.run(["scancel", job], check=True, timeout=30)
+    while slurm.queue({job}) or states() != ["interrupted", "interrupted"]:
+        assert time.monotonic() < deadline + 60, (states(), slurm.queue({job}))
+        time.sleep(0.2)
+    for p in pdirs:
+        status = layout.read_status(p)
+        assert status["slurm_job"] == job and "SIGTERM" in status["message"]
+        assert not (p / "run.h5").exists() and not list(p.glob(".run.h5*"))
+    code, out, _ = wi("sweep", "--status", out_dir)
+    assert code == 0 and "2 interrupted" in out
+    code, out, _ = wi("sweep", path, "--backend", "slurm", "--dry-run", "--out", out_dir)
+    assert code == 0 and "2 to run" in out

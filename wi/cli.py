@@ -1,15 +1,13 @@
 """The ``wi`` command: a thin Typer layer over the library.
 
-parse -> config -> pipeline -> summary. User errors (:class:`wi.errors.UserError`) print one
-line ``error: <file>: <key>: <what is wrong>`` and exit 2; Ctrl-C exits 130 and leaves no partial
-file; anything else is an internal error (exit 1, traceback with ``--debug``).
+parse -> config -> pipeline -> summary. Exit codes and error messages are mapped by the entry
+point, :func:`wi.entry.main` (re-exported here as ``wi.cli:main``).
 """
 
 from __future__ import annotations
 
-import sys
+import math
 import time
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -17,13 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wi import __version__, interrupt
+from wi import __version__
 from wi.errors import UserError
-
-try:  # typer >= 0.2x vendors click; older typer uses the click package
-    from typer._click import exceptions as _click_exc
-except ImportError:  # pragma: no cover
-    from click import exceptions as _click_exc
 
 app = typer.Typer(
     add_completion=False,
@@ -36,16 +29,28 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar; errors and summary only.")
+    bool,
+    typer.Option("--quiet", "-q", metavar="", help="No progress bar; errors and summary only."),
 ]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output / results.")]
+Force = Annotated[
+    bool, typer.Option("--force", metavar="", help="Overwrite an existing output / results.")
+]
 Sets = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key: key.path=value (YAML scalar). Repeatable."),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config key: key.path=value (YAML scalar). Repeatable.",
+    ),
 ]
 Output = Annotated[
     Path | None,
-    typer.Option("-o", "--output", help="Run file to write (default: runs/<stem>-<UTC>.h5)."),
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="RUN.h5",
+        help="Run file to write (default: runs/<stem>-<UTC>.h5).",
+    ),
 ]
 RunArg = Annotated[
     Path | None, typer.Argument(help="Run file (default: the newest complete file in runs/).")
@@ -61,13 +66,26 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, metavar="", help="Print the version."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", metavar="", help="Show the traceback of an error (anywhere on the line)."
+        ),
     ] = False,
 ) -> None:
     """wi: weight-inference experiment runner. Time in ms; outputs are HDF5 run files."""
 
 
 _ARGV: list[str] = []
+#: The file a command writes (for messages about errors that do not name one, e.g. a full disk).
+_TARGET: list[Path] = []
+#: The file a command reads (config or run file): named by an error that names no file.
+_SOURCE: list[Path] = []
 
 
 def _command_line() -> str:
@@ -80,13 +98,16 @@ def _command_line() -> str:
 def _load(config: Path, sets: list[str] | None):
     from wi import config as config_mod
 
+    _SOURCE.append(config)
     return config_mod.load(config, config_mod.parse_set(sets))
 
 
 def _output(config: Path, output: Path | None, force: bool) -> Path:
     from wi.store import check_output, default_output
 
-    return check_output(output if output is not None else default_output(config), force)
+    path = check_output(output if output is not None else default_output(config), force)
+    _TARGET.append(path)
+    return path
 
 
 def _network_job(config: Path, sets, output: Path | None, force: bool):
@@ -97,32 +118,64 @@ def _network_job(config: Path, sets, output: Path | None, force: bool):
     return cfg, _output(config, output, force), time.perf_counter()
 
 
+def _fmt(x, scale: float = 1.0, digits: int = 3, nan: str = "n/a") -> str:
+    """A number for a table cell; NaN shows as ``nan`` (``never`` for a time to a threshold
+    that was not reached, ``n/a`` for a score that could not be computed)."""
+    if x is None:
+        return "-"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return nan if x != x else f"{x / scale:.{digits}f}"
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
 def _score_table(rows: list[dict], title: str = "inference") -> None:
+    from rich.markup import escape
+
     if not rows:
         return
     table = Table(title=title)
     for col in ("method", "pearson r", "sign acc.", "cosine", "t(r>=0.9) [s]", "runtime [s]"):
-        table.add_column(col, justify="right" if col != "method" else "left")
-
-    def fmt(x, scale=1.0, digits=3):
-        if x is None:
-            return "-"
-        try:
-            x = float(x)
-        except (TypeError, ValueError):
-            return str(x)
-        return "never" if x != x else f"{x / scale:.{digits}f}"
-
+        table.add_column(
+            escape(col), justify="right" if col != "method" else "left", no_wrap=col == "method"
+        )
     for r in rows:
+        name = str(r.get("method")) + (" (diverged)" if r.get("diverged") else "")
         table.add_row(
-            str(r.get("method")),
-            fmt(r.get("pearson_r")),
-            fmt(r.get("sign_accuracy")),
-            fmt(r.get("cosine")),
-            fmt(r.get("time_to_r90_ms"), 1000.0, 1),
-            fmt(r.get("runtime_s"), 1.0, 2),
+            escape(name),
+            _fmt(r.get("pearson_r")),
+            _fmt(r.get("sign_accuracy")),
+            _fmt(r.get("cosine")),
+            _fmt(
+                r.get("time_to_r90_ms"),
+                1000.0,
+                1,
+                nan="never" if _finite(r.get("pearson_r")) else "n/a",
+            ),
+            _fmt(r.get("runtime_s"), 1.0, 2),
         )
     out.print(table)
+
+
+def _report_diverged(path: Path, rows: list[dict]) -> None:
+    """One warning line per diverged method, then exit with EXIT_DIVERGED (the file is kept)."""
+    from wi.errors import EXIT_DIVERGED
+
+    diverged = [r for r in rows if r.get("diverged")]
+    for r in diverged:
+        key = r.get("key") or f"infer.methods.{r.get('method')}"
+        message = r.get("message") or f"{r.get('method')} diverged"
+        err.print(f"warning: {path}: {key}: {message}", markup=False)
+    if diverged:
+        raise typer.Exit(EXIT_DIVERGED)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -130,7 +183,9 @@ def _score_table(rows: list[dict], title: str = "inference") -> None:
 def validate(
     config: Annotated[Path, typer.Argument(help="Config YAML (or a run file).")],
     set_: Sets = None,
-    show: Annotated[bool, typer.Option("--show", help="Print the resolved config.")] = False,
+    show: Annotated[
+        bool, typer.Option("--show", metavar="", help="Print the resolved config.")
+    ] = False,
 ) -> None:
     """Check a config without running it (prints the resolved config with --show)."""
     from wi.config import to_yaml
@@ -154,7 +209,7 @@ def simulate(
     from wi import pipeline
 
     cfg, path, t0 = _network_job(config, set_, output, force)
-    pipeline.simulate(cfg, path, command=_command_line(), quiet=quiet)
+    pipeline.simulate(cfg, path, command=_command_line(), quiet=quiet, force=force)
     _print_run_summary(path, time.perf_counter() - t0)
 
 
@@ -164,7 +219,9 @@ def run(
     output: Output = None,
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", "-m", help="Method(s) to run (default: the config's)."),
+        typer.Option(
+            "--method", "-m", metavar="METHOD", help="Method(s) to run (default: the config's)."
+        ),
     ] = None,
     set_: Sets = None,
     force: Force = False,
@@ -174,9 +231,12 @@ def run(
     from wi import pipeline
 
     cfg, path, t0 = _network_job(config, set_, output, force)
-    _, rows = pipeline.run(cfg, path, command=_command_line(), quiet=quiet, methods=method)
+    _, rows = pipeline.run(
+        cfg, path, command=_command_line(), quiet=quiet, methods=method, force=force
+    )
     _print_run_summary(path, time.perf_counter() - t0)
     _score_table(rows)
+    _report_diverged(path, rows)
 
 
 @app.command()
@@ -187,6 +247,7 @@ def infer(
         typer.Option(
             "--method",
             "-m",
+            metavar="METHOD",
             help="stdwi | akrout | rdd | bayes (repeatable) (default: all that fit).",
         ),
     ] = None,
@@ -195,24 +256,48 @@ def infer(
         typer.Option("--config", "-c", help="YAML with an `infer:` section (method parameters)."),
     ] = None,
     set_: Sets = None,
-    force: Force = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="NEW.h5",
+            help="Write a NEW run file (the input's data plus the results); the input is "
+            "not changed. Default: add the results to RUN.h5 in place.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", metavar="", help="Replace existing results (or an existing -o file)."
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Infer weights from a stored run; adds /inference/<method> to the file."""
+    """Infer weights from a stored run; adds /inference/<method> to the file (in place)."""
     from wi import config as config_mod
     from wi import pipeline
+    from wi.infer_file import infer as infer_file
+    from wi.store import check_output
 
     path = run_file if run_file is not None else pipeline.newest_run()
-    rows = pipeline.infer(
+    _SOURCE.append(config if config is not None else path)
+    _TARGET.append(path if output is None else output)
+    if output is not None:
+        check_output(output, force)
+    rows = infer_file(
         path,
         methods=method,
         overrides=config_mod.parse_set(set_),
         infer_config=config,
         force=force,
         quiet=quiet,
+        output=output,
     )
-    out.print(f"results: {path}")
+    result = output if output is not None else path
+    out.print(f"results: {result}")
     _score_table(rows)
+    _report_diverged(result, rows)
 
 
 @app.command()
@@ -239,7 +324,9 @@ def autoencoder(
         raise UserError(f"expected kind autoencoder, got {cfg.kind}", file=config, key="kind")
     path = _output(config, output, force)
     t0 = time.perf_counter()
-    summary = experiments.run(cfg, path, experiment, command=_command_line(), quiet=quiet)
+    summary = experiments.run(
+        cfg, path, experiment, command=_command_line(), quiet=quiet, force=force
+    )
     out.print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
     table = Table(title="autoencoder")
     table.add_column("metric")
@@ -293,71 +380,6 @@ def _print_run_summary(path: Path, wall_s: float) -> None:
     out.print(f"wrote {path} ({dur_s:g} s simulated in {wall_s:.1f} s wall): " + "; ".join(parts))
 
 
-# ----------------------------------------------------------------------------- entry point
-def _register_extensions() -> None:
-    try:
-        from wi.sweep.cli import register
-    except ImportError:  # the sweep package is optional until it lands
-        return
-    register(app)
+from wi.entry import main  # noqa: E402 (the console entry point; it needs `app` above)
 
-
-_INTERRUPTED = "interrupted: unfinished output removed, existing files untouched"
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """A Ctrl-C that landed inside compiled code surfaces as a SystemError caused by it."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: maps errors to exit codes (0 ok, 1 internal, 2 user, 130 Ctrl-C)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
-    _ARGV[:] = args
-
-    def _warn(message, category, filename, lineno, file=None, line=None):
-        err.print(f"warning: {message}", markup=False)
-
-    warnings.showwarning = _warn
-    _register_extensions()
-    try:
-        with interrupt.deferred():
-            code = app(args=args, prog_name="wi", standalone_mode=False)
-    except UserError as exc:
-        if debug:
-            raise
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(2)
-    except typer.Exit as exc:  # typer turns Ctrl-C into Exit(130)
-        if exc.exit_code == 130:
-            err.print(_INTERRUPTED, markup=False)
-        sys.exit(exc.exit_code)
-    except _click_exc.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        err.print(_INTERRUPTED, markup=False)
-        sys.exit(130)
-    except Exception as exc:  # internal error
-        if _caused_by_interrupt(exc):
-            err.print(_INTERRUPTED, markup=False)
-            sys.exit(130)
-        if debug:
-            raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            markup=False,
-        )
-        sys.exit(1)
-    code = code if isinstance(code, int) else 0
-    if code == 130:  # Ctrl-C, reported by click as an exit code in non-standalone mode
-        err.print(_INTERRUPTED, markup=False)
-    sys.exit(code)
+__all__ = ["app", "main"]

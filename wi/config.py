@@ -9,9 +9,7 @@ protocol. A config can be loaded from YAML or from a run file (its resolved conf
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from wi.autoencoder.config import AutoencoderConfig
-from wi.errors import UserError, require_file
+from wi.errors import UserError, did_you_mean, require_file
+from wi.memory import check_memory
 from wi.section import RunBase
 from wi.sim.config import (  # noqa: F401 (re-exported: the config models live with their kinds)
     LIFConfig,
@@ -36,31 +35,15 @@ from wi.sim.config import (  # noqa: F401 (re-exported: the config models live w
     WienerNetwork,
     WienerNeuron,
 )
-
-KINDS = ("lif_feedforward", "wiener", "autoencoder")
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML loader that also reads ``1e-3`` (no dot) as a float, as scientists write it."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
+from wi.yamlio import (  # noqa: F401 (re-exported: the one YAML loader)
+    DuplicateKeyError,
+    load_yaml_file,
+    parse_mapping,
+    parse_yaml,
+    yaml_load,
 )
 
-
-def yaml_load(text: str):
-    """Parse YAML text with :class:`_Loader`."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+KINDS = ("lif_feedforward", "wiener", "autoencoder")
 
 
 class ConfigWarning(UserWarning):
@@ -83,15 +66,14 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"expected key.path=value, got {item!r}", file="--set")
-        try:
-            out[key.strip()] = yaml_load(value) if value.strip() else None
-        except yaml.YAMLError as exc:
-            raise UserError(f"value is not valid YAML: {exc}", file="--set", key=key) from None
+        key = key.strip()
+        out[key] = parse_yaml(value, "--set", key) if value.strip() else None
     return out
 
 
 def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
-    """Return a copy of ``raw`` with dotted-path overrides applied."""
+    """Return a copy of ``raw`` with dotted-path overrides applied (neither input is mutated,
+    and the result shares no mutable value with them)."""
     import copy
 
     data = copy.deepcopy(raw)
@@ -105,7 +87,7 @@ def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
             elif not isinstance(child, dict):
                 raise UserError(f"{part!r} is not a section", file="--set", key=path)
             node = child
-        node[parts[-1]] = value
+        node[parts[-1]] = copy.deepcopy(value)
     return data
 
 
@@ -118,49 +100,41 @@ def read_raw(path: str | os.PathLike) -> dict:
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic == HDF5_MAGIC:
-        text = read_config_attr(path)
-        source = f"{path} (config attribute)"
-    else:
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError:
-            raise UserError(
-                "not a text file (expected YAML or an HDF5 run file)", file=path
-            ) from None
-        source = str(path)
-    try:
-        raw = yaml_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}YAML syntax error: {problem}", file=source) from None
-    if raw is None:
-        raise UserError("the file is empty", file=source)
-    if not isinstance(raw, dict):
-        raise UserError("expected a mapping of keys at the top level", file=source)
-    return raw
+        return parse_mapping(read_config_attr(path), f"{path} (config attribute)")
+    return load_yaml_file(path, "YAML or an HDF5 run file")
 
 
 def validate(
-    raw: dict, source: str | os.PathLike = "<config>", overrides: dict | None = None
+    raw: dict,
+    source: str | os.PathLike = "<config>",
+    overrides: dict | None = None,
+    *,
+    check_resources: bool = True,
 ) -> Config:
-    """Validate a raw mapping (after ``overrides``) into a config model, or raise UserError."""
+    """Validate a raw mapping (after ``overrides``) into a config model, or raise UserError.
+
+    With ``check_resources`` a config whose estimated memory exceeds this machine's is an
+    error too (:func:`wi.memory.check_memory`); turn it off to validate a config meant for
+    another machine (a cluster node).
+    """
     overrides = overrides or {}
     data = apply_overrides(raw, overrides)
     kind = data.get("kind")
     if kind is None:
         raise UserError(f"missing; one of {', '.join(KINDS)}", file=source, key="kind")
     if kind not in MODELS:
-        hint = _nearest(str(kind), KINDS)
+        hint = did_you_mean(str(kind), KINDS)
         raise UserError(
             f"unknown kind {kind!r}{hint}; one of {', '.join(KINDS)}", file=source, key="kind"
         )
     model = MODELS[kind]
     try:
-        return model.model_validate(data)
+        cfg = model.model_validate(data)
     except ValidationError as exc:
         raise user_error(exc, model, source, overrides) from None
+    if check_resources:
+        check_memory(cfg, source, overrides=overrides)
+    return cfg
 
 
 def load(path: str | os.PathLike, overrides: dict | None = None, *, warn: bool = True) -> Config:
@@ -185,9 +159,7 @@ def to_yaml(cfg: BaseModel) -> str:
 
 
 # ----------------------------------------------------------------------------- error text
-def _nearest(word: str, options) -> str:
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+_nearest = did_you_mean  # the old name of the project's one did-you-mean helper
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
@@ -217,7 +189,7 @@ def user_error(exc: ValidationError, model, source, overrides: dict) -> UserErro
     etype = err["type"]
     if etype == "extra_forbidden":
         holder = _model_at(model, loc)
-        hint = _nearest(str(loc[-1]), holder.model_fields) if holder else ""
+        hint = did_you_mean(str(loc[-1]), holder.model_fields) if holder else ""
         msg = f"unknown key{hint}"
     elif etype == "missing":
         msg = "missing"
@@ -230,6 +202,6 @@ def user_error(exc: ValidationError, model, source, overrides: dict) -> UserErro
     head, sep, rest = msg.partition(": ")
     if sep and " " not in head:  # a whole-model check names its key: "timestep_ms: must be ..."
         key, msg = ".".join(p for p in (key, head) if p), rest
-    key = key or "(config)"
+    key = " ".join((key or "(config)").split())  # a key holding a newline stays one line
     file = f"{source} (--set)" if key in overrides else str(source)
-    return UserError(msg, file=file, key=key)
+    return UserError(" ".join(msg.split()), file=file, key=key)

@@ -45,6 +45,22 @@ class _Bar:
         interrupt.check()
 
 
+_on_start = [None]
+_started = [False]
+
+
+def on_start(callback) -> None:
+    """Call ``callback()`` when the next progress display starts, i.e. when the long work of a
+    command begins (the CLI prints the warnings it held back until then); None resets."""
+    _on_start[0] = callback
+    _started[0] = False
+
+
+def started() -> bool:
+    """Whether a progress display started since :func:`on_start`."""
+    return _started[0]
+
+
 def enabled(quiet: bool) -> bool:
     """A bar is shown only on a terminal and without --quiet."""
     return not quiet and sys.stdout.isatty()
@@ -56,6 +72,9 @@ def progress(description: str, total: float, *, quiet: bool = False, unit: str =
 
     Every ``advance`` is also a safe point for a deferred Ctrl-C (:mod:`wi.interrupt`).
     """
+    _started[0] = True
+    if _on_start[0] is not None:
+        _on_start[0]()
     if not enabled(quiet):
         yield _Silent()
         return

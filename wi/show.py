@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wi.plot import data
@@ -25,7 +26,7 @@ def _num(v, digits: int = 4) -> str:
     except (TypeError, ValueError):
         return str(v)
     if math.isnan(f):
-        return "-"
+        return "n/a"
     if f == int(f) and abs(f) < 1e12:
         return str(int(f))
     return f"{f:.{digits}g}"
@@ -74,6 +75,21 @@ def population_table(h5, duration_ms: float) -> Table | None:
     return t
 
 
+def _one_to_one(h5, projection: str) -> bool:
+    """Whether ``projection`` holds synapses only on its diagonal: a wiener run, or an
+    inference history of it scored on the diagonal (``scored = "diagonal"``)."""
+    if data.attr_str(h5.attrs.get("kind")) == "wiener" and projection == "input_output":
+        return True
+    for g in h5["inference"].values() if "inference" in h5 else []:
+        a = g.attrs
+        if (
+            data.attr_str(a.get("projection")) == projection
+            and data.attr_str(a.get("scored")) == "diagonal"
+        ):
+            return True
+    return False
+
+
 def weights_table(h5) -> Table | None:
     if "network" not in h5:
         return None
@@ -85,9 +101,12 @@ def weights_table(h5) -> Table | None:
         if not hasattr(g, "keys") or "weights" not in g:
             continue
         w = np.asarray(g["weights"][()], np.float64)
+        shape = " x ".join(map(str, w.shape))
+        if w.ndim == 2 and w.shape[0] == w.shape[1] and _one_to_one(h5, proj):
+            w, shape = np.diagonal(w), f"{shape} (one-to-one: the diagonal)"
         t.add_row(
             proj,
-            " x ".join(map(str, w.shape)),
+            shape,
             f"{w.mean():.4g}",
             f"{w.std():.4g}",
             f"{np.mean(w < 0):.3f}",
@@ -119,14 +138,19 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
             continue
         t.add_column(c, justify="left" if c in ("method", "projection") else "right")
     for r in results:
+        name = r.name
+        if bool(r.attrs.get("diverged", False)):
+            name += (
+                f" (diverged at {float(r.attrs.get('diverged_at_ms', float('nan'))) / 1000:g} s)"
+            )
         t.add_row(
-            r.name,
+            escape(name),
             *([r.projection] if len(projections) > 1 else []),
             f"{r.time_ms[-1] / 1000:g}" if len(r.time_ms) else "-",
             _num(r.final("pearson_r")),
             _num(r.final("sign_accuracy")),
             _num(r.final("cosine")),
-            _seconds(data.time_to_r90_ms(r)),
+            _seconds(data.time_to_r90_ms(r)) if np.isfinite(r.final("pearson_r")) else "n/a",
             _num(r.attrs.get("runtime_s", float("nan")), 3),
         )
     return t

@@ -1,9 +1,10 @@
 """Config of kind ``autoencoder`` (Gutierrez & Denève 2019 adaptive spiking autoencoder).
 
-Defaults reproduce the paper's orientation network (reference/autoencoder.md section 2):
+Defaults reproduce the paper's orientation network (docs/science-autoencoder.md):
 200 neurons = 100 preferred orientations x decoder norms gamma 3 (high gain) and 9 (low gain),
 tau 5 ms, tau_a 2000 ms, mu 0.1, eta 10, stimulus C = 50 at 80 deg from 0.5 s to 3.5 s,
-timestep 0.01 ms. Every float must be finite; every section rejects unknown keys.
+timestep 0.01 ms. Every number must be finite (:mod:`wi.section`); every section rejects
+unknown keys; ``memory_terms`` estimates what a run needs (:mod:`wi.memory`).
 
 This module must not import ``wi.config`` (it is imported by it).
 """
@@ -17,6 +18,13 @@ from pydantic import Field, FiniteFloat, model_validator
 from wi.section import RunBase, Section
 
 NETWORK_LAYOUTS = ("ring", "line", "random", "explicit")
+_CHUNK_STEPS = 100_000  # steps per streamed chunk (wi.autoencoder.experiments.CHUNK_STEPS)
+_LAYOUT_SIZE_KEY = {
+    "ring": "network.ring.n_orientations",
+    "line": "network.line.weights",
+    "random": "network.random.n_neurons",
+    "explicit": "network.explicit.decoder_weights",
+}
 
 
 class Ring(Section):
@@ -113,6 +121,17 @@ class Network(Section):
     @property
     def layout(self) -> str:
         return next(k for k in NETWORK_LAYOUTS if getattr(self, k) is not None)
+
+    @property
+    def n_neurons(self) -> int:
+        """N, the number of neurons of the layout."""
+        if self.ring is not None:
+            return self.ring.n_orientations * len(self.ring.weight_norms)
+        if self.line is not None:
+            return len(self.line.weights)
+        if self.random is not None:
+            return self.random.n_neurons
+        return len(self.explicit.decoder_weights)
 
     @property
     def n_dims(self) -> int:
@@ -231,7 +250,36 @@ class AutoencoderConfig(RunBase):
             raise ValueError("record.sample_ms: must be >= timestep_ms")
         if self.timestep_ms >= self.network.tau_ms:
             raise ValueError("timestep_ms: must be smaller than network.tau_ms")
+        for section in ("tuning", "tilt"):
+            for key in ("adaptor_ms", "test_ms"):
+                if getattr(getattr(self, section), key) < self.timestep_ms:
+                    raise ValueError(
+                        f"{section}.{key}: shorter than one time step "
+                        f"(timestep_ms = {self.timestep_ms:g})"
+                    )
         return self
+
+    def memory_terms(self) -> list[tuple[str, float]]:
+        """Dominant allocations ``(key, bytes)`` of a run: the N x N recurrent matrix (and its
+        construction temporaries), decoders, per-chunk spike and sample buffers, tuning data."""
+        net = self.network
+        n, j = float(net.n_neurons), float(net.n_dims)
+        size_key = _LAYOUT_SIZE_KEY[net.layout]
+        samples = _CHUNK_STEPS * self.timestep_ms / self.record.sample_ms
+        terms = [
+            (size_key, 4 * n * n * 8 + 4 * n * j * 8),
+            ("network.max_spikes_per_step", _CHUNK_STEPS * net.max_spikes_per_step * 12.0),
+            ("record.sample_ms", 3 * samples * j * 8),
+        ]
+        if net.random is not None:
+            terms.append(("network.random.n_dims", 4 * n * j * 8))
+        if self.experiment == "tuning":
+            terms.append(
+                ("tuning.n_test_orientations", 4 * self.tuning.n_test_orientations * n * 8)
+            )
+        if self.experiment == "tilt":
+            terms.append(("tilt.n_offsets", 4 * self.tilt.n_offsets * n * 8))
+        return terms
 
     def suspicious(self) -> list[str]:
         out = []

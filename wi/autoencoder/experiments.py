@@ -15,7 +15,6 @@ The recorded trace of tuning/tilt is the adaptor run.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,9 +34,11 @@ from wi.autoencoder.model import (
     warn_rate_cap,
 )
 from wi.autoencoder.runfile import TraceWriter, finish, write_network, write_root
+from wi.cpus import available_cpus
 from wi.errors import UserError
 from wi.progress import progress
 from wi.store import atomic_path
+from wi.store.lock import writer_lock
 
 EXPERIMENTS = ("single", "tuning", "tilt")
 CHUNK_STEPS = 100_000  # steps per streamed chunk (a multiple of the 100-step rate-cap window)
@@ -50,9 +51,13 @@ def run(
     *,
     command: str = "",
     quiet: bool = False,
+    force: bool = False,
 ) -> dict[str, float]:
     """Run an experiment (None = ``cfg.experiment``), write the run file atomically and
-    return the summary metrics (also stored as attributes of ``/autoencoder``)."""
+    return the summary metrics (also stored as attributes of ``/autoencoder``).
+
+    The file is written under the run file's writer lock; an existing ``out_path`` is replaced
+    only with ``force`` (also when another process creates it while this one runs)."""
     from wi.config import to_yaml
 
     exp = experiment or cfg.experiment
@@ -68,7 +73,12 @@ def run(
     params = nw.params_of(cfg, dec.weights)
     duration_ms = {"single": cfg.duration_ms, "tuning": cfg.tuning.adaptor_ms,
                    "tilt": cfg.tilt.adaptor_ms}[exp]  # fmt: skip
-    with atomic_path(Path(out_path)) as tmp, h5py.File(tmp, "w") as h5:
+    target = Path(out_path)
+    with (
+        writer_lock(target),
+        atomic_path(target, overwrite=force) as tmp,
+        h5py.File(tmp, "w") as h5,
+    ):
         write_root(h5, cfg, command=command, config_yaml=to_yaml(cfg), duration_ms=duration_ms)
         group = h5.create_group("autoencoder")
         group.attrs["experiment"] = exp
@@ -98,8 +108,8 @@ def _stream(params: Params, state: State, sched: Schedule, n_steps: int, every: 
 
 
 def _high_gain(dec: nw.Decoders) -> np.ndarray:
-    """Neurons of the smallest decoder norm (highest gain)."""
-    return np.isclose(dec.weight_norm, dec.weight_norm.min())
+    """High-gain neurons: decoder norm below the median (:func:`wi.autoencoder.network.high_gain_mask`)."""
+    return nw.high_gain_mask(-dec.weight_norm)
 
 
 class _SingleStats:
@@ -187,7 +197,7 @@ def _adapt_and_test(cfg, params, group, quiet, section, test_deg):
     total_s = (section.adaptor_ms + 2 * len(tests) * section.test_ms) / 1000.0
     writer = TraceWriter(group, 2, dt)
     with progress("autoencoder " + cfg.experiment, total_s, quiet=quiet) as bar, \
-            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # fmt: skip
+            ThreadPoolExecutor(max_workers=available_cpus()) as pool:  # fmt: skip
         before = [pool.submit(simulate, params, fresh,
                               nw.schedule_from_pieces([(section.test_ms, p)], dt), n_test, every)
                   for p in tests]  # fmt: skip

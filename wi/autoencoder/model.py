@@ -22,6 +22,13 @@ compared as if that spike had already acted (V - g Omega[:, k]).
 
 The kernel does O(N J) work per step: a spike of neuron k subtracts one precomputed row of
 ``recurrent[k] = g * Omega[:, k]``; ``g Omega`` is never formed inside the loop. Time is in ms.
+The model, its parameters and its pitfalls (dt and the one-spike-per-step cap) are described in
+docs/science-autoencoder.md.
+
+References
+----------
+Gutierrez, G. J. & Denève, S. (2019). Population adaptation in efficient balanced networks.
+eLife 8:e46926. https://doi.org/10.7554/eLife.46926
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Networks and stimuli of the autoencoder, built from the config.
 
 Orientations are encoded with the doubled angle, phi = C [cos 2theta, sin 2theta], and decoded
-as ``mod(atan2(y, x), 2 pi) / 2`` (reference/autoencoder.md pitfall 4). Angles are in degrees.
+as ``mod(atan2(y, x), 2 pi) / 2`` (docs/science-autoencoder.md, "Pitfalls"). Angles are in
+degrees.
 """
 
 from __future__ import annotations
@@ -35,6 +36,30 @@ def decode_orientation_deg(phi_hat: np.ndarray) -> np.ndarray:
     phi_hat = np.asarray(phi_hat)
     ang = np.mod(np.arctan2(phi_hat[..., 1], phi_hat[..., 0]), 2 * np.pi)
     return np.rad2deg(ang) / 2.0
+
+
+def high_gain_mask(gain: np.ndarray) -> np.ndarray:
+    """Boolean mask of the high-gain neurons: gain above the median of the population.
+
+    Parameters
+    ----------
+    gain : ndarray, shape (N,)
+        Any quantity that grows with the gain, e.g. ``g_i = 1 / (|w_i|^2 + mu)``; pass
+        ``-|w_i|`` to split by decoder norm (high gain = small decoder weight).
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
+        True for gains strictly above the median; when that selects no neuron or every
+        neuron (e.g. two equal halves with ties at the median), gains at or above it.
+        For the orientation ring (gains 3 and 9, half each) this is exactly the gain-9 half.
+    """
+    gain = np.asarray(gain, dtype=np.float64)
+    median = float(np.median(gain))
+    high = gain > median
+    if not high.any() or high.all():
+        high = gain >= median
+    return high
 
 
 def wrap_deg(delta_deg) -> np.ndarray:

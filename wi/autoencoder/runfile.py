@@ -1,14 +1,16 @@
 """Writing the autoencoder's part of a run file (schema ``wi-run``, kind ``autoencoder``).
 
-Paths (the contract)::
+Paths written here (every path, unit and attribute of the file, the tuning and tilt groups
+included, is listed in docs/run-file.md, "Autoencoder results")::
 
     /autoencoder/spikes/neuron        int32 (n_spikes,), sorted by time then neuron
     /autoencoder/spikes/time_ms       float64 (n_spikes,) = step * timestep_ms
     /autoencoder/time_ms              float64 (n_samples,), every record.sample_ms
     /autoencoder/phi, /phi_hat        float64 (n_samples, J)
     /autoencoder/network/decoder_weights  (N, J); gain (N,) = g_i = 1 / (|w_i|^2 + mu);
-                     weight_norm (N,) = |w_i|; preferred_orientation_deg (N,) for 2-D networks
-    /autoencoder attrs                summary metrics
+                     weight_norm (N,) = |w_i|; threshold (N,) = 1/2 + eta g_i;
+                     preferred_orientation_deg (N,) for 2-D networks
+    /autoencoder attrs                summary metrics (float64 scalars)
 
 Datasets grow chunk by chunk, so memory does not grow with the simulated duration.
 """

@@ -1,11 +1,12 @@
 """Rate-based weight inference of Akrout et al. (2019), on per-stimulus spike counts.
 
-Time is cut into stimuli of ``stimulus_ms`` on the ms grid from t = 0: stimulus s holds the
-steps t with ``s * stimulus_ms <= t * dt < (s + 1) * stimulus_ms`` (a tolerance of 1e-6 step
-absorbs float rounding). ``c_in[:, s]`` and ``c_out[:, s]`` count every spike (two spikes in one
-step count twice). Stimuli are grouped into batches of B = ``batch_stimuli``; the baseline of a
-batch is the mean count over its stimuli. At the end of each batch, for each stimulus s of the
-batch in order:
+Time is cut into stimuli of S = ``stimulus_ms`` (the params' value, else the protocol's stimulus
+period from the context) on the step grid by the one rule for periodic boundaries,
+:func:`wi.chunk.boundary_steps`: stimulus s holds the steps ``[rint(s S / dt), rint((s+1) S / dt))``
+(so Akrout's stimuli are exactly the stimulus schedule's periods). ``c_in[:, s]`` and
+``c_out[:, s]`` count every spike (two spikes in one step count twice). Stimuli are grouped into
+batches of B = ``batch_stimuli``; the baseline of a batch is the mean count over its stimuli.
+At the end of each batch, for each stimulus s of the batch in order:
 
     u_s = lr_s * ((c_out[:, s] - base_out) outer (c_in[:, s] - base_in) - decay * W)
     v   = momentum * v + (1 - momentum) * u_s        (an EMA of updates; v = u_s if momentum 0)
@@ -14,8 +15,13 @@ batch in order:
 with ``lr_s = learning_rate`` (``constant``) or ``learning_rate * (1 - s / N)`` (``linear``,
 N = number of complete stimuli in the whole data, from the context's ``duration_ms``).
 The estimate changes only when a batch completes. At :meth:`finalize` a partial last batch of
-K < B complete stimuli is used with its own K-stimulus baseline; a trailing partial stimulus
-(shorter than ``stimulus_ms``) is ignored.
+K < B complete stimuli is used with its own K-stimulus baseline (the original failed there); a
+trailing partial stimulus (shorter than S) is ignored.
+
+References
+----------
+Akrout, M., Wilson, C., Humphreys, P. C., Lillicrap, T. & Tweed, D. (2019). Deep learning without
+weight transport. NeurIPS 32. arXiv:1904.05391, https://doi.org/10.48550/arXiv.1904.05391
 """
 
 from __future__ import annotations
@@ -25,12 +31,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from wi.chunk import Chunk
+from wi.chunk import Chunk, boundary_steps
 from wi.errors import UserError
 from wi.infer.base import Estimator, register, spikes
 from wi.infer.params import AkroutParams
-
-_TOL = 1e-6  # steps
 
 
 class State(NamedTuple):
@@ -42,9 +46,39 @@ class State(NamedTuple):
     open_out: np.ndarray  # (n_post,)
 
 
+class KernelParams(NamedTuple):
+    """Constants of :func:`akrout_batch_kernel`: weight decay, EMA factor (0 = plain updates),
+    and clipping of the estimate to ``[lo, hi]`` after each update when ``do_clip``."""
+
+    decay: float
+    momentum: float
+    do_clip: bool
+    lo: float
+    hi: float
+
+
 @njit(cache=True)
-def akrout_batch_kernel(weights, velocity, c_in, c_out, lrs, decay, momentum, do_clip, lo, hi):
-    """Apply the updates of one batch (rows of ``c_in``/``c_out`` = its stimuli, in order)."""
+def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs):
+    """Apply the updates of one batch in place (module docstring).
+
+    Parameters
+    ----------
+    params : KernelParams
+        Decay, momentum and clipping.
+    weights, velocity : ndarray, shape (n_post, n_pre), float64
+        Estimate and momentum EMA, updated in place.
+    c_in : ndarray, shape (k, n_pre); c_out : ndarray, shape (k, n_post)
+        Spike counts of the batch's k stimuli, in order.
+    lrs : ndarray, shape (k,)
+        Learning rate of each stimulus.
+    """
+    decay, momentum, do_clip, lo, hi = (
+        params.decay,
+        params.momentum,
+        params.do_clip,
+        params.lo,
+        params.hi,
+    )
     k, n_pre = c_in.shape
     n_post = c_out.shape[1]
     base_in = np.zeros(n_pre)
@@ -68,19 +102,41 @@ def akrout_batch_kernel(weights, velocity, c_in, c_out, lrs, decay, momentum, do
                 weights[i, j] = w
 
 
-def stimulus_of(steps: np.ndarray, steps_per_stimulus: float) -> np.ndarray:
-    """Stimulus index of each step: the largest s with ``s * steps_per_stimulus <= step``."""
-    return np.floor((np.asarray(steps, np.float64) + _TOL) / steps_per_stimulus).astype(np.int64)
+def stimulus_of(steps: np.ndarray, stimulus_ms: float, timestep_ms: float) -> np.ndarray:
+    """Stimulus index of each step: the largest s with ``boundary_steps(s) <= step``.
 
+    Parameters
+    ----------
+    steps : ndarray of int, shape (n,)
+        Global step indices.
+    stimulus_ms, timestep_ms : float
+        Stimulus length and time step (ms); ``stimulus_ms >= timestep_ms``.
 
-def stimulus_start(s: int, steps_per_stimulus: float) -> int:
-    """First step of stimulus s (consistent with :func:`stimulus_of`)."""
-    return int(np.ceil(s * steps_per_stimulus - _TOL))
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+    """
+    steps = np.asarray(steps, np.int64)
+    s = np.floor(steps * (timestep_ms / stimulus_ms)).astype(np.int64)
+    s -= boundary_steps(s, stimulus_ms, timestep_ms) > steps
+    s += boundary_steps(s + 1, stimulus_ms, timestep_ms) <= steps
+    return s
 
 
 @register
 class Akrout(Estimator):
-    """Akrout estimator (see the module docstring for the equations and batch semantics)."""
+    """Akrout estimator (the equations and batch semantics are in the module docstring).
+
+    Parameters
+    ----------
+    params : AkroutParams, optional
+        ``learning_rate``, ``stimulus_ms`` (ms; None = the context's ``stimulus_ms``),
+        ``batch_stimuli``, ``decay``, ``momentum``, ``lr_schedule``, ``clip``.
+
+    References
+    ----------
+    Akrout et al. (2019), arXiv:1904.05391, https://doi.org/10.48550/arXiv.1904.05391
+    """
 
     name = "akrout"
     Params = AkroutParams
@@ -96,15 +152,18 @@ class Akrout(Estimator):
             np.zeros(self.n_pre),
             np.zeros(self.n_post),
         )
-        self.r = p.stimulus_ms / self.timestep_ms  # steps per stimulus (may be fractional)
-        if self.r < 1.0:
-            raise UserError("shorter than one time step", key="infer.methods.akrout.stimulus_ms")
+        stim = getattr(p, "stimulus_ms", None)
+        self.stimulus_ms = context.need("stimulus_ms", self.name) if stim is None else stim
+        if self.stimulus_ms < self.timestep_ms:
+            raise UserError(
+                f"{self.stimulus_ms:g} ms is shorter than one time step ({self.timestep_ms:g} ms)",
+                key="infer.methods.akrout.stimulus_ms",
+            )
         self.n_stimuli_total = None
         if p.lr_schedule == "linear":
-            if context.get("duration_ms") is None:
-                raise UserError("lr_schedule linear needs the data duration", key="duration_ms")
-            n_steps = int(round(context["duration_ms"] / self.timestep_ms))
-            self.n_stimuli_total = int(np.floor((n_steps + _TOL) / self.r))
+            n_steps = int(round(context.need("duration_ms", self.name) / self.timestep_ms))
+            # complete stimuli: the last one ends by the end of the data
+            self.n_stimuli_total = int(self.stim_of([n_steps])[0])
         self.open_stimulus = 0  # index of the stimulus in progress
         self.n_in_batch = 0  # complete stimuli held in the batch buffers
         self.first_in_batch = 0  # stimulus index of the batch's first row
@@ -113,19 +172,19 @@ class Akrout(Estimator):
         s = self.state
         stop = chunk.stop_step
         # stimuli touched by this chunk: open_stimulus .. last
-        last = int(stimulus_of([stop - 1], self.r)[0])
+        last = int(self.stim_of([stop - 1])[0])
         n_rows = last - self.open_stimulus + 1
         rows_in = np.zeros((n_rows, self.n_pre))
         rows_out = np.zeros((n_rows, self.n_post))
         for pop, rows, n in (("input", rows_in, self.n_pre), ("output", rows_out, self.n_post)):
             steps, neurons = spikes(chunk, pop)
             if len(steps):
-                idx = (stimulus_of(steps, self.r) - self.open_stimulus) * n + neurons
+                idx = (self.stim_of(steps) - self.open_stimulus) * n + neurons
                 rows += np.bincount(idx, minlength=n_rows * n).reshape(n_rows, n)
         rows_in[0] += s.open_in
         rows_out[0] += s.open_out
         # a stimulus is complete when its last step is in the data
-        n_complete = n_rows if stimulus_start(last + 1, self.r) <= stop else n_rows - 1
+        n_complete = n_rows if self.start_of(last + 1) <= stop else n_rows - 1
         for r in range(n_complete):
             s.batch_in[self.n_in_batch] = rows_in[r]
             s.batch_out[self.n_in_batch] = rows_out[r]
@@ -140,6 +199,14 @@ class Akrout(Estimator):
             s.open_in[:] = 0.0
             s.open_out[:] = 0.0
 
+    def stim_of(self, steps) -> np.ndarray:
+        """Stimulus index of each step (:func:`stimulus_of`)."""
+        return stimulus_of(steps, self.stimulus_ms, self.timestep_ms)
+
+    def start_of(self, s: int) -> int:
+        """First step of stimulus ``s``."""
+        return int(boundary_steps(s, self.stimulus_ms, self.timestep_ms))
+
     def _apply_batch(self) -> None:
         p: AkroutParams = self.params
         s = self.state
@@ -150,18 +217,8 @@ class Akrout(Estimator):
         else:
             lrs = p.learning_rate * (1.0 - index / self.n_stimuli_total)
         lo, hi = p.clip if p.clip is not None else (0.0, 0.0)
-        akrout_batch_kernel(
-            s.weights,
-            s.velocity,
-            s.batch_in[:k],
-            s.batch_out[:k],
-            lrs,
-            p.decay,
-            p.momentum,
-            p.clip is not None,
-            float(lo),
-            float(hi),
-        )
+        kparams = KernelParams(p.decay, p.momentum, p.clip is not None, float(lo), float(hi))
+        akrout_batch_kernel(kparams, s.weights, s.velocity, s.batch_in[:k], s.batch_out[:k], lrs)
         self.first_in_batch += k
         self.n_in_batch = 0
 

@@ -22,6 +22,12 @@ The prior starts at the initial guess with variance ``prior_variance`` (default 
 original code). Off-diagonal entries stay at the initial guess. Input spikes whose mark is not
 finite (e.g. spikes added by observation noise) are never used. ``drift_per_ms``,
 ``diffusion_per_ms`` and ``threshold`` come from the params or else from the context.
+
+References
+----------
+Ahmad, N., Ambrogioni, L. & van Gerven, M. A. J. (2021). Overcoming the weight transport problem
+via spike-timing-dependent weight inference. arXiv:2003.03988,
+https://doi.org/10.48550/arXiv.2003.03988
 """
 
 from __future__ import annotations
@@ -46,25 +52,38 @@ class State(NamedTuple):
     last_out: np.ndarray  # (n,) int64 step of the last output spike (-1: none)
 
 
+class KernelParams(NamedTuple):
+    """Constants of :func:`bayes_kernel`."""
+
+    drift_per_ms: float
+    diffusion_per_ms: float
+    threshold: float
+    timestep_ms: float
+    variance_bound: float
+
+
 @njit(cache=True)
-def bayes_kernel(
-    in_steps,
-    in_neurons,
-    in_marks,
-    out_steps,
-    out_neurons,
-    weights,
-    variance,
-    last_in,
-    delta,
-    last_out,
-    mu,
-    diff,
-    threshold,
-    dt,
-    var_bound,
-):
-    """Events in step order; at each step the output spikes first, then the input spikes."""
+def bayes_kernel(params, state, in_steps, in_neurons, in_marks, out_steps, out_neurons):
+    """Events in step order; at each step the output spikes first, then the input spikes.
+
+    Parameters
+    ----------
+    params : KernelParams
+        Drift and diffusion (per ms), threshold (voltage units), time step (ms), variance floor.
+    state : State
+        ``weights`` (n, n), ``variance`` and ``delta`` (n,) float64, ``last_in`` and
+        ``last_out`` (n,) int64; updated in place (module docstring).
+    in_steps, in_neurons : ndarray, shape (n_in_events,), int64
+        Input spikes (sorted steps; neuron in ``[0, n)``).
+    in_marks : ndarray, shape (n_in_events,), float64
+        Target membrane at each input spike (voltage units).
+    out_steps, out_neurons : ndarray, shape (n_out_events,), int64
+        Output spikes.
+    """
+    weights, variance, last_in = state.weights, state.variance, state.last_in
+    delta, last_out = state.delta, state.last_out
+    mu, diff, threshold = params.drift_per_ms, params.diffusion_per_ms, params.threshold
+    dt, var_bound = params.timestep_ms, params.variance_bound
     n_in, n_out = len(in_steps), len(out_steps)
     a, b = 0, 0
     while a < n_in or b < n_out:
@@ -111,10 +130,10 @@ class Bayes(Estimator):
         values = {}
         for key in ("drift_per_ms", "diffusion_per_ms", "threshold"):
             value = getattr(p, key)
-            value = context.get(key) if value is None else value
+            value = getattr(context, key) if value is None else value
             if value is None:
                 raise UserError(
-                    "bayes needs it (set it in the bayes parameters)",
+                    "bayes needs it (set it in the bayes parameters or the context)",
                     key=f"infer.methods.bayes.{key}",
                 )
             values[key] = float(value)
@@ -126,6 +145,9 @@ class Bayes(Estimator):
             values["drift_per_ms"],
             values["diffusion_per_ms"],
             values["threshold"],
+        )
+        self.kparams = KernelParams(
+            self.mu, self.diff, self.threshold, self.timestep_ms, float(p.variance_bound)
         )
         n = self.n_pre
         prior = 1.0 if p.prior_variance is None else p.prior_variance
@@ -142,23 +164,7 @@ class Bayes(Estimator):
         in_steps, in_neurons = spikes(chunk, "input")
         out_steps, out_neurons = spikes(chunk, "output")
         in_marks = np.ascontiguousarray(chunk.marks["input"]["target_voltage"], dtype=np.float64)
-        bayes_kernel(
-            in_steps,
-            in_neurons,
-            in_marks,
-            out_steps,
-            out_neurons,
-            s.weights,
-            s.variance,
-            s.last_in,
-            s.delta,
-            s.last_out,
-            self.mu,
-            self.diff,
-            self.threshold,
-            self.timestep_ms,
-            float(self.params.variance_bound),
-        )
+        bayes_kernel(self.kparams, s, in_steps, in_neurons, in_marks, out_steps, out_neurons)
 
     def _estimate(self):
         return self.state.weights
@@ -166,3 +172,10 @@ class Bayes(Estimator):
     @property
     def learning_rate(self) -> float | None:
         return None
+
+    def divergence_hint(self) -> tuple[str, str]:
+        p = self.params
+        return (
+            "variance_bound",
+            f"variance_bound={p.variance_bound:g}; raise it (and check prior_variance)",
+        )

@@ -1,11 +1,18 @@
 """Streaming inference session: feed one stream of chunks to several estimators, keep their
 history at fixed checks, score it, and write ``/inference/<method>`` into a run file.
 
-History: row 0 is the initial guess (time 0); then one row after every ``check_interval_ms``
-of data (the chunks are cut at the check steps round(k * check_interval_ms / dt)); the last row
-is the estimate after ALL the data and :meth:`Estimator.finalize` (time = n_steps * dt, also
-when the duration is not a multiple of the interval). Rows are spooled to a temporary file, so
-memory does not grow with the duration.
+History: row 0 is the initial guess (time 0); then one row at every check step
+``wi.chunk.boundary_steps(k, check_interval_ms, dt)`` = rint(k * check_interval_ms / dt),
+k = 1, 2, ... (the chunks are cut there); the last row is the estimate after ALL the data and
+:meth:`Estimator.finalize` (time = n_steps * dt, also when the duration is not a multiple of the
+interval). Rows are spooled to a temporary file, so memory does not grow with the duration.
+
+Divergence: every recorded estimate is checked with ``np.isfinite`` (at every check and after
+finalize). A method whose estimate is NaN or infinite stops learning (later chunks are not fed
+to it); its history keeps the rows up to its last finite estimate and is written with the
+attributes ``diverged = True``, ``diverged_at_ms`` (the check time at which the estimate was
+first seen non-finite) and ``diverged_reason`` (the hyperparameter to change). Healthy methods
+are unaffected; :attr:`InferenceSession.diverged` lists ``(stored_name, message)``.
 
 Initial guess (shared by all methods): ``scale * (U - 0.5)`` with U drawn by
 ``np.random.RandomState(seed).uniform(size=(n_post, n_pre))`` (the original code's generator
@@ -23,13 +30,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from wi.chunk import Chunk
-from wi.errors import InferenceDiverged
+from wi.chunk import Chunk, boundary_steps
 from wi.infer import metrics
-from wi.infer.base import Estimator, get
+from wi.infer.base import Context, Estimator, get
 from wi.infer.history import History
 from wi.infer.noise import NoiseStage
 from wi.infer.params import InitialGuess
+from wi.infer.protocol import context_from_config, protocol_dims
 from wi.section import Section
 
 PROJECTION = "input_output"
@@ -45,9 +52,10 @@ class InferenceSession:
     """Run estimators over one stream of chunks (see the module docstring).
 
     ``methods`` maps a registered method name to its params model (None = defaults).
-    ``context`` holds protocol facts: ``threshold``, ``tau_slow_ms``, ``tau_fast_ms`` (the PSP
-    kernel of the synapse section; RDD), ``drift_per_ms``, ``diffusion_per_ms``, ``threshold``
-    (Bayes); ``duration_ms`` is added. ``noise`` is any object with ``drop_prob``,
+    ``context`` holds protocol facts (the fields of :class:`wi.infer.base.Context`; an unknown
+    key is an error): ``threshold``, ``tau_slow_ms``, ``tau_fast_ms`` (the PSP kernel of the
+    synapse section; RDD), ``drift_per_ms``, ``diffusion_per_ms`` (Bayes), ``stimulus_ms``
+    (Akrout); ``duration_ms`` is added. ``noise`` is any object with ``drop_prob``,
     ``add_fraction``, ``jitter_ms`` (or None).
     ``truth`` (n_post, n_pre) enables the metrics. ``one_to_one`` (a projection whose only
     synapses are the diagonal, as in the Wiener protocol): only the diagonal is scored and
@@ -78,7 +86,7 @@ class InferenceSession:
         self.n_pre, self.n_post = int(n_pre), int(n_post)
         self.timestep_ms = float(timestep_ms)
         self.n_steps = int(round(duration_ms / timestep_ms))
-        self.check_steps = max(1, int(round(check_interval_ms / timestep_ms)))
+        self.check_interval_ms = float(check_interval_ms)
         self.one_to_one = bool(one_to_one)
         self.truth = None if truth is None else np.array(truth, np.float64)
         if self.truth is not None and self.truth.shape != (self.n_post, self.n_pre):
@@ -88,11 +96,11 @@ class InferenceSession:
         self.initial_guess = initial_guess_matrix(
             initial_guess or InitialGuess(), self.n_post, self.n_pre
         )
-        ctx = {**(context or {}), "duration_ms": float(duration_ms)}
+        ctx = Context.of(context, duration_ms=float(duration_ms))
         self.estimators: dict[str, Estimator] = {}
         for name, params in methods.items():
             est = get(name)(params)
-            est.start(self.n_pre, self.n_post, self.timestep_ms, self.initial_guess, **ctx)
+            est.start(self.n_pre, self.n_post, self.timestep_ms, self.initial_guess, ctx)
             self.estimators[name] = est
         self.noise = None
         if noise is not None and (
@@ -113,8 +121,10 @@ class InferenceSession:
             name: History((self.n_post, self.n_pre), diagonal=self.one_to_one)
             for name in self.estimators
         }
+        self._diverged: dict[str, tuple[float, str, str]] = {}  # name -> (at_ms, reason, message)
         self._fed = 0
-        self._next_check = min(self.check_steps, self.n_steps)
+        self._k_check = 0
+        self._next_check = self._advance_check()
         self._closed = False
         for name in self.estimators:
             self._record(name, 0, self.initial_guess)
@@ -141,7 +151,21 @@ class InferenceSession:
     def marks(self) -> dict[str, tuple[str, ...]]:
         return _union(e.marks for e in self.estimators.values())
 
+    @property
+    def diverged(self) -> list[tuple[str, str]]:
+        """``(stored_name, message)`` of every method that diverged so far."""
+        return [(m + self.suffix, d[2]) for m, d in self._diverged.items()]
+
     # ------------------------------------------------------------------ streaming
+    def _advance_check(self) -> int:
+        """The next check step after the current one (capped at ``n_steps``)."""
+        current = int(boundary_steps(self._k_check, self.check_interval_ms, self.timestep_ms))
+        step = current
+        while step <= current and step < self.n_steps:
+            self._k_check += 1
+            step = int(boundary_steps(self._k_check, self.check_interval_ms, self.timestep_ms))
+        return min(step, self.n_steps)
+
     def feed(self, chunk: Chunk) -> None:
         """The next chunk of data (consecutive, any size)."""
         if self._closed:
@@ -163,6 +187,8 @@ class InferenceSession:
         for c in self.noise.flush() if self.noise else []:
             self._consume(c)
         for name, est in self.estimators.items():
+            if name in self._diverged:
+                continue
             t0 = time.perf_counter()
             est.finalize()
             w = est.snapshot()
@@ -178,6 +204,8 @@ class InferenceSession:
             piece = chunk if whole else chunk.window(start, stop)
             at_check = stop == self._next_check and stop < self.n_steps
             for name, est in self.estimators.items():
+                if name in self._diverged:
+                    continue
                 t0 = time.perf_counter()
                 est.update(piece)
                 w = est.snapshot() if at_check else None
@@ -185,20 +213,20 @@ class InferenceSession:
                 if at_check:
                     self._record(name, stop, w)
             if stop == self._next_check:
-                self._next_check = min(self._next_check + self.check_steps, self.n_steps)
+                self._next_check = self._advance_check()
             start = stop
 
     def _record(self, name: str, step: int, w: np.ndarray) -> None:
         t_ms = step * self.timestep_ms
-        if not np.all(np.isfinite(w)):
-            est = self.estimators[name]
-            lr = est.learning_rate
-            hint = f"learning_rate={lr:g}; lower it" if lr is not None else "check its parameters"
-            raise InferenceDiverged(
-                f"{name}: the estimate became NaN or infinite within the first {t_ms:g} ms "
-                f"of data ({hint})",
-                key=f"infer.methods.{name}" + (".learning_rate" if lr is not None else ""),
+        if not np.isfinite(w).all():
+            key, advice = self.estimators[name].divergence_hint()
+            prev = self.history[name].times[-1] if self.history[name].n else 0.0
+            message = (
+                f"{name + self.suffix} diverged: the estimate became NaN or infinite between {prev:g} and "
+                f"{t_ms:g} ms of data ({advice}); its history up to {prev:g} ms is kept"
             )
+            self._diverged[name] = (t_ms, advice, message)
+            return
         score = metrics.score(w, self.truth, self.one_to_one) if self.truth is not None else None
         self.history[name].append(t_ms, w, score)
 
@@ -224,7 +252,12 @@ class InferenceSession:
             "runtime_s": float(self.runtime_s[name]),
             "scored": "diagonal" if self.one_to_one else "all",
             "time_to_r90_ms": float("nan"),
+            "diverged": name in self._diverged,
         }
+        if name in self._diverged:
+            at_ms, reason, _ = self._diverged[name]
+            attrs["diverged_at_ms"] = float(at_ms)
+            attrs["diverged_reason"] = reason
         if self.noise_params is not None:
             attrs["observation_noise"] = yaml.safe_dump(
                 {
@@ -233,7 +266,7 @@ class InferenceSession:
                 }
             )
         if self.truth is not None:
-            attrs["time_to_r90_ms"] = metrics.time_to(h.times, h.scores["pearson_r"], 0.9)
+            attrs["time_to_r90_ms"] = metrics.time_to_r90_ms(h.times, h.scores["pearson_r"])
             for m, v in h.scores.items():
                 attrs[f"final_{m}"] = float(v[-1])
         return attrs
@@ -267,6 +300,7 @@ class InferenceSession:
                     "cosine": a.get("final_cosine", float("nan")),
                     "time_to_r90_ms": a["time_to_r90_ms"],
                     "runtime_s": a["runtime_s"],
+                    "diverged": bool(a["diverged"]),
                 }
             )
         return rows
@@ -335,31 +369,6 @@ def sessions_from_config(
             InferenceSession.from_config(cfg, methods, suffix="_noisy", **kwargs),
         ]
     return [InferenceSession.from_config(cfg, methods, **kwargs)]
-
-
-def protocol_dims(cfg: Any) -> tuple[int, int]:
-    """(n_pre, n_post) of the input -> output projection of a run config."""
-    if cfg.kind == "wiener":
-        return cfg.network.n_pairs, cfg.network.n_pairs
-    return cfg.network.n_input, cfg.network.n_output
-
-
-def context_from_config(cfg: Any) -> dict[str, float]:
-    """Protocol facts the methods need, from a resolved run config (duck-typed by ``kind``)."""
-    if cfg.kind == "wiener":
-        n = cfg.neuron
-        return {
-            "threshold": n.threshold,
-            "drift_per_ms": n.drift_per_ms,
-            "diffusion_per_ms": n.diffusion_per_ms,
-        }
-    if cfg.kind == "lif_feedforward":
-        return {
-            "threshold": cfg.neuron.threshold,
-            "tau_slow_ms": cfg.synapse.tau_slow_ms,
-            "tau_fast_ms": cfg.synapse.tau_fast_ms,
-        }
-    return {}
 
 
 def _union(dicts) -> dict[str, tuple[str, ...]]:

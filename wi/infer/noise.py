@@ -43,7 +43,32 @@ def noisy_block(
     add_fraction: float,
     jitter_steps: float,
 ) -> tuple[SpikeEvents, dict[str, np.ndarray]]:
-    """Apply the noise (module docstring) to the events of one block; inputs are not changed."""
+    """Apply the noise (module docstring) to the events of one block; inputs are not changed.
+
+    Parameters
+    ----------
+    steps, neurons : ndarray, shape (n_events,), int
+        The block's observed spikes, sorted by (step, neuron).
+    marks : dict of ndarray, each shape (n_events,)
+        Per-spike values that follow their spikes (added spikes get NaN).
+    block_start, block_stop : int
+        The block's steps ``[block_start, block_stop)``.
+    n_neurons : int
+        Size of the population.
+    rng : numpy.random.Generator
+        The block's own stream (``wi.seeding.stream(seed, "observation_noise", p, b)``).
+    drop_prob : float
+        Probability of dropping each spike.
+    add_fraction : float
+        Spikes added per neuron, as a fraction of its observed spikes in the block.
+    jitter_steps : float
+        SD of the Gaussian timing jitter, in steps.
+
+    Returns
+    -------
+    (SpikeEvents, dict of ndarray)
+        The noisy events, sorted by (step, neuron), and their marks.
+    """
     steps = np.asarray(steps, np.int64)
     neurons = np.asarray(neurons, np.int64)
     keep = rng.random(len(steps)) >= drop_prob

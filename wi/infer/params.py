@@ -1,6 +1,6 @@
 """Hyperparameters of the inference methods (config section ``infer``).
 
-Defaults are the paper's values (reference/weight-inference.md). Units are in key names.
+Defaults are the paper's values (docs/science-inference.md). Units are in key names.
 This module must not import ``wi.config`` (it is imported by it).
 """
 
@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from wi.section import Section
+
+#: ``akrout.stimulus_ms`` for kinds without a stimulation period (wiener, external data).
+DEFAULT_STIMULUS_MS = 100.0
 
 
 class STDWIParams(Section):
@@ -35,15 +38,30 @@ class AkroutParams(Section):
 
     ``momentum`` (EMA of updates), ``lr_schedule: linear`` (learning rate decaying linearly to
     0 over the data) and ``clip: [lo, hi]`` give the example notebook's "noise-robust" variant;
-    all are off by default (clipping at 0 would throw away every negative weight's sign)."""
+    all are off by default (clipping at 0 would throw away every negative weight's sign).
+
+    ``stimulus_ms`` is the length of one stimulus, the unit spikes are counted in. None (the
+    default) means the protocol's ``stimulation.period_ms``: a ``lif_feedforward`` config
+    resolves it to that number (so the resolved config in a run file shows it); kinds without a
+    stimulation period (``wiener``, external data) resolve it to :data:`DEFAULT_STIMULUS_MS`
+    (100 ms, the paper's period). Setting it to another value than the period is allowed but
+    warned about (a count then spans parts of two stimuli)."""
 
     learning_rate: float = Field(1.0e-4, gt=0)
-    stimulus_ms: float = Field(100.0, gt=0)
+    stimulus_ms: float | None = Field(None, gt=0)
     batch_stimuli: int = Field(100, ge=1)
     decay: float = Field(0.2, ge=0)
     momentum: float = Field(0.0, ge=0, lt=1)
     lr_schedule: Literal["constant", "linear"] = "constant"
     clip: tuple[float, float] | None = None
+
+    def resolved(self, period_ms: float | None = None) -> AkroutParams:
+        """These params with ``stimulus_ms`` filled in: kept if set, else ``period_ms`` (the
+        protocol's stimulation period), else :data:`DEFAULT_STIMULUS_MS`."""
+        if self.stimulus_ms is not None:
+            return self
+        ms = DEFAULT_STIMULUS_MS if period_ms is None else float(period_ms)
+        return self.model_copy(update={"stimulus_ms": ms})
 
     @model_validator(mode="after")
     def _clip_order(self):
@@ -53,9 +71,15 @@ class AkroutParams(Section):
 
 
 class RDDParams(Section):
-    """Regression-discontinuity design (Guerguiev et al. 2019)."""
+    """Regression-discontinuity design (Guerguiev et al. 2019).
+
+    ``init`` is how the piecewise-linear regression starts from the initial guess g:
+    ``"paper"`` (default, as the original code) sets the coefficients c1 = c2 = -min(g, 0) and
+    c3 = c4 = max(g, 0); ``"guess"`` starts the estimate exactly at g.
+    """
 
     learning_rate: float = Field(1.0e-4, gt=0)
+    init: Literal["paper", "guess"] = "paper"
     alpha: float = Field(0.025, gt=0)
     window_ms: float = Field(35.0, gt=0)
     max_u: float = Field(10.0, gt=0)
@@ -88,10 +112,11 @@ class Methods(Section):
 
 
 class InitialGuess(Section):
-    """Initial estimate shared by all methods: ``scale * (U(0,1) - 0.5)``, its own seed."""
+    """Initial estimate shared by all methods: ``scale * (U(0,1) - 0.5)``, U drawn by
+    ``numpy.random.RandomState(seed)`` (hence 0 <= seed < 2**32)."""
 
     scale: float = Field(0.001, ge=0)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
 class InferConfig(Section):

@@ -1,6 +1,6 @@
 """Figures of an adaptive spiking autoencoder run (Gutierrez & Deneve 2019; kind ``autoencoder``).
 
-Conventions (reference/autoencoder.md): decoding weights w_i (rows of ``decoder_weights``),
+Conventions (docs/science-autoencoder.md): decoding weights w_i (rows of ``decoder_weights``),
 gain g_i = 1 / (|w_i|^2 + mu), feed-forward gain g_i |w_i| (the weight of the input error on
 V_i), recurrent matrix Omega = W W^T + mu I, effective recurrent weights g_i Omega_ij. Decoded
 orientation = mod(atan2(phi_hat_2, phi_hat_1), 2 pi) / 2 (degrees, in [0, 180)).
@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 from matplotlib.ticker import MaxNLocator, MultipleLocator
 
+from wi.autoencoder.network import decode_orientation_deg, high_gain_mask
 from wi.plot import data
 from wi.plot.style import ABOVE, GAIN_COLOURS, OUTSIDE, new_figure
 
@@ -22,17 +23,9 @@ MAX_SPIKES = 2_000_000
 RATE_BIN_MS = 50.0
 
 
-def decode_orientation_deg(x: np.ndarray) -> np.ndarray:
-    """Orientation (deg, [0, 180)) of doubled-angle vectors x (..., 2): mod(atan2, 2 pi) / 2."""
-    return np.degrees(np.mod(np.arctan2(x[..., 1], x[..., 0]), 2 * np.pi) / 2)
-
-
 def gain_groups(gain: np.ndarray) -> tuple[np.ndarray, str, str]:
-    """Boolean mask of high-gain neurons (g above the median) and the two group labels."""
-    thr = float(np.median(gain))
-    high = gain > thr
-    if not high.any() or high.all():
-        high = gain >= thr
+    """Boolean mask of high-gain neurons (:func:`high_gain_mask`) and the two group labels."""
+    high = high_gain_mask(gain)
     return high, f"high gain ({_span(gain[high])})", f"low gain ({_span(gain[~high])})"
 
 

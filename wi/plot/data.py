@@ -14,7 +14,9 @@ import h5py
 import numpy as np
 import yaml
 
+from wi.config import yaml_load
 from wi.errors import UserError
+from wi.infer.metrics import time_to_r90_ms as _time_to_r90_ms
 from wi.store.reader import attr_str  # noqa: F401 (used here and by wi.show / wi.plot)
 
 _FIRST_READ = 64  # minimum elements per prefix read
@@ -26,7 +28,7 @@ def run_config(h5: h5py.File) -> dict:
     if not text:
         return {}
     try:
-        cfg = yaml.safe_load(text)
+        cfg = yaml_load(text)
     except yaml.YAMLError:
         return {}
     return cfg if isinstance(cfg, dict) else {}
@@ -45,12 +47,15 @@ def find_key(tree, key: str):
 
 
 def observation_noise(cfg: dict) -> dict[str, float]:
-    """The non-zero observation-noise settings of a run config (empty = clean data)."""
+    """The non-zero observation-noise amounts of a run config (empty = clean data); switches
+    such as ``compare_clean`` are not amounts."""
     noise = cfg.get("observation_noise") or {}
     if not isinstance(noise, dict):
         return {}
     out = {}
     for k, v in noise.items():
+        if isinstance(v, bool):  # a switch (compare_clean), not an amount of noise
+            continue
         try:
             if float(v) != 0.0:
                 out[k] = float(v)
@@ -201,7 +206,4 @@ def time_to_r90_ms(res: MethodResult) -> float:
     if v is not None:
         return float(v)
     r = res.metrics.get("pearson_r")
-    if r is None:
-        return float("nan")
-    hit = np.flatnonzero(r >= 0.9)
-    return float(res.time_ms[hit[0]]) if len(hit) else float("nan")
+    return float("nan") if r is None else _time_to_r90_ms(res.time_ms, r)

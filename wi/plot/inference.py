@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from wi.infer.metrics import ls_scale, pearson_r
 from wi.plot import data
 from wi.plot.style import (
     OUTSIDE,
@@ -24,14 +25,6 @@ from wi.plot.style import (
 
 RASTER_MS = 1000.0
 RASTER_MAX_NEURONS = 400
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r = cov(x, y) / (sd x sd y); NaN if either is constant."""
-    x = x - x.mean()
-    y = y - y.mean()
-    den = np.sqrt((x @ x) * (y @ y))
-    return float(x @ y / den) if den > 0 else float("nan")
 
 
 def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_ms: float):
@@ -85,14 +78,6 @@ def fig_rates(pops: list[tuple[str, np.ndarray]]):
     return fig
 
 
-def ls_scale(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Least-squares scale a = <g, w> / <g, g> mapping an estimate g onto the true weights w
-    (the convention of the ``rmse_scaled`` metric); 1 when g is all zero. Inferred weights are
-    in arbitrary units (learning rate x data), so they are compared with the truth as a g."""
-    gg = float(estimate.ravel() @ estimate.ravel())
-    return float(estimate.ravel() @ truth.ravel()) / gg if gg > 0 else 1.0
-
-
 def fig_scatter(true_w: np.ndarray, estimates: dict[str, np.ndarray], one_to_one: bool = False):
     """True (x) vs inferred (y, times its least-squares scale a) final weights per method, with
     the identity line and Pearson r in the legend. ``one_to_one``: only the diagonal (Wiener
@@ -115,7 +100,7 @@ def fig_scatter(true_w: np.ndarray, estimates: dict[str, np.ndarray], one_to_one
             alpha=0.6,
             color=method_colour(name),
             edgecolors="none",
-            label=f"r = {_pearson(x, g):.3f}",
+            label=f"r = {pearson_r(g, x):.3f}",
             rasterized=len(x) > 5000,
         )
         lims.append((float(min(x.min(), y.min())), float(max(x.max(), y.max()))))
@@ -199,8 +184,9 @@ def fig_noise(pairs: list[tuple[data.MethodResult, data.MethodResult]]):
 
 def fig_heatmaps(true_w: np.ndarray | None, estimates: dict[str, np.ndarray]):
     """True and final inferred matrices (post x pre) on one diverging scale centred at 0.
-    With the truth known, each estimate is shown times its least-squares scale a (see
-    :func:`ls_scale`); without it, each matrix is divided by its largest |value|."""
+    With the truth known, each estimate is shown times its least-squares scale a
+    (:func:`wi.infer.metrics.ls_scale`); without it, each matrix is divided by its largest
+    |value|."""
     mats = [("true", true_w)] if true_w is not None else []
     for k, v in estimates.items():
         if true_w is not None:

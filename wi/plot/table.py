@@ -1,9 +1,15 @@
 """Figures of a collected sweep table (``wi collect`` CSV): metric against swept parameter.
 
-A row is one sweep point: grid parameters (dotted config keys such as ``seed`` or
-``infer.methods.stdwi.tau_fast_ms``) and final metrics per method (``<method>.<metric>``, e.g.
-``stdwi.pearson_r``). Points that differ only in ``seed`` are aggregated: mean and sample SD
-(ddof = 1) over seeds, ignoring missing values (failed points, r never reaching 0.9).
+A row is one sweep point, as ``wi collect`` writes it: ``point``, ``index``, the grid keys
+(dotted config keys such as ``seed`` or ``infer.methods.stdwi.tau_fast_ms``), ``state``
+(done, failed, running, queued, pending), then the final scores: per inference method
+``<method>.<metric>`` (e.g. ``stdwi.pearson_r``, ``stdwi_noisy.pearson_r``) and for
+autoencoder sweeps ``autoencoder.<metric>`` (e.g. ``autoencoder.reconstruction_error_late``).
+
+Only points in state ``done`` are drawn (a failed point has no scores and is not a level of
+any parameter). Points that differ only in ``seed`` are aggregated: mean and sample SD
+(ddof = 1) over seeds, ignoring missing values (r never reaching 0.9); one value has no
+error bar.
 """
 
 from __future__ import annotations
@@ -16,7 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from wi.errors import UserError
-from wi.plot.style import METHOD_COLOURS, OUTSIDE, method_colour, method_label, new_figure
+from wi.plot.style import (
+    METHOD_COLOURS,
+    OUTSIDE,
+    base_method,
+    method_colour,
+    method_label,
+    new_figure,
+)
+from wi.sweep.collect import mean_sd
 
 METRICS = ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled", "time_to_r90_ms", "runtime_s")
 METRIC_LABELS = {
@@ -27,11 +41,15 @@ METRIC_LABELS = {
     "time_to_r90_ms": "time to r >= 0.9 (s; seeds reaching it)",
     "runtime_s": "runtime (s)",
 }
+AUTOENCODER = "autoencoder"  # metric group of autoencoder sweeps: autoencoder.<metric>
+STATE = "state"  # wi collect's column of the point's state; only "done" points have scores
+DONE = "done"
 NOT_PARAMETERS = {
     "seed",
     "id",
     "index",
     "point",
+    "state",
     "status",
     "path",
     "output",
@@ -42,7 +60,7 @@ NOT_PARAMETERS = {
     "wall_s",
 }
 MAX_COMBOS = 6  # lines per method for combinations of the other swept parameters
-NOT_DRAWN = {"runtime_s"}  # in the table, not worth a panel
+NOT_DRAWN = {"runtime_s", "n_spikes"}  # in the table, not worth a panel
 PANELS_PER_ROW = 3
 
 
@@ -76,12 +94,35 @@ def read_table(path: Path) -> tuple[list[str], dict[str, list]]:
     return header, cols
 
 
+def done_rows(cols: dict[str, list]) -> dict[str, list]:
+    """The rows of points in state ``done`` (all rows when the table has no state column)."""
+    if STATE not in cols:
+        return cols
+    keep = [i for i, v in enumerate(cols[STATE]) if v == DONE]
+    return {h: [col[i] for i in keep] for h, col in cols.items()}
+
+
+def metric_label(metric: str) -> str:
+    """Axis label of a metric column: the known labels, else its name with its unit spelled."""
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    units = {"_hz": " (Hz)", "_deg": " (deg)", "_ms": " (s)", "_s": " (s)"}  # _ms drawn in s
+    for suffix, unit in units.items():
+        if metric.endswith(suffix):
+            return metric.removesuffix(suffix).replace("_", " ") + unit
+    return metric.replace("_", " ")
+
+
 def metric_columns(header: list[str]) -> dict[str, dict[str, str]]:
     """metric -> {method: column} for columns named ``<method>.<metric>``."""
     out: dict[str, dict[str, str]] = {}
     for h in header:
         parts = h.split(".")
-        if len(parts) == 2 and (parts[1] in METRICS or parts[0] in METHOD_COLOURS):
+        if len(parts) == 2 and (
+            parts[1] in METRICS
+            or parts[0] == AUTOENCODER
+            or base_method(parts[0]) in METHOD_COLOURS
+        ):
             out.setdefault(parts[1], {})[parts[0]] = h
     order = {m: i for i, m in enumerate(METRICS)}
     return dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
@@ -105,16 +146,18 @@ def _sort_key(v):
 
 
 def aggregate(xs: list, ys: list) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct x values (sorted), mean, SD (ddof 1; 0 for one value), count of finite y."""
+    """Distinct x values (sorted) and, for each, the mean and sample SD of its finite y
+    (:func:`wi.sweep.collect.mean_sd`: SD NaN, so no error bar, for fewer than two values)
+    and the count of finite y."""
     keys = sorted(set(xs), key=_sort_key)
     y = np.asarray(ys, np.float64)
     mean, sd, n = [], [], []
     for k in keys:
         v = y[[x == k for x in xs]]
-        v = v[np.isfinite(v)]
-        n.append(len(v))
-        mean.append(v.mean() if len(v) else np.nan)
-        sd.append(v.std(ddof=1) if len(v) > 1 else 0.0)
+        m, s = mean_sd(v)
+        mean.append(m)
+        sd.append(s)
+        n.append(int(np.isfinite(v).sum()))
     return keys, np.array(mean), np.array(sd), np.array(n)
 
 
@@ -173,7 +216,7 @@ def fig_parameter(param: str, cols: dict, metric_cols: dict, others: list[str]):
         else:
             ax.set_xticks(range(len(cats)), [str(c) for c in cats])
         ax.set_xlabel(param)
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_ylabel(metric_label(metric))
     axes[min(len(metrics), PANELS_PER_ROW) - 1].legend(fontsize=8, **OUTSIDE)
     fig.suptitle(f"Sweep over {param}: mean ± SD across seeds")
     return fig
@@ -199,14 +242,14 @@ def fig_methods(cols: dict, metric_cols: dict):
         names = list(metric_cols[metric])
         for k, method in enumerate(names):
             y = np.asarray(cols[metric_cols[metric][method]], np.float64)
-            y = y[np.isfinite(y)] * scale
-            if not len(y):
+            _, mean, sd, n = aggregate([0] * len(y), y)
+            if not n[0]:
                 continue
-            sd = y.std(ddof=1) if len(y) > 1 else 0.0
+            y = y[np.isfinite(y)] * scale
             ax.bar(
                 k,
-                y.mean(),
-                yerr=sd,
+                mean[0] * scale,
+                yerr=sd[0] * scale,
                 color=method_colour(method),
                 capsize=4,
                 alpha=0.85,
@@ -214,7 +257,7 @@ def fig_methods(cols: dict, metric_cols: dict):
             )
             ax.scatter(np.full(len(y), k), y, s=10, color="k", zorder=3)
         ax.set_xticks(range(len(names)), [method_label(m) for m in names])
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_ylabel(metric_label(metric))
     fig.suptitle("Mean ± SD across seeds (dots: single seeds)")
     return fig
 
@@ -228,7 +271,10 @@ def _fmt(v) -> str:
 
 
 def figures(path: Path) -> list[tuple[str, Callable]]:
+    """``(name, build)`` for every figure of a ``wi collect`` table: one per swept parameter
+    (``sweep_<key>``), or ``sweep_methods`` when only seeds vary."""
     header, cols = read_table(path)
+    cols = done_rows(cols)
     metric_cols = metric_columns(header)
     if not metric_cols:
         raise UserError(

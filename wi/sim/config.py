@@ -1,6 +1,7 @@
 """Config sections of kinds ``lif_feedforward`` and ``wiener`` (the simulated networks).
 
-Defaults reproduce the paper protocol (reference/weight-inference.md); units are in key names.
+Defaults reproduce the paper protocol (docs/science-inference.md); units are in key names.
+Each kind estimates the memory a run needs (``memory_terms``, see :mod:`wi.memory`).
 This module must not import ``wi.config`` (it is imported by it).
 """
 
@@ -10,8 +11,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from wi.infer.params import InferConfig
+from wi.infer.params import DEFAULT_STIMULUS_MS, InferConfig
+from wi.memory import disk_warning
 from wi.section import RunBase, Section
+
+_CHUNK_MS = 1000.0  # simulated ms per streamed chunk (wi.pipeline.CHUNK_MS)
+_F8 = 8  # bytes per float64
+_EVENT = 12  # bytes per spike event (int64 step + int32 neuron)
+_NOMINAL_RATE_HZ = 100.0  # spike rate assumed for the observation-noise estimate
 
 
 # ----------------------------------------------------------------------------- shared
@@ -110,19 +117,74 @@ def _default_methods(kind: str) -> dict:
 
 
 class _WithInfer(RunBase):
+    """A simulated kind with an ``infer`` section: default methods per kind, and Akrout's
+    ``stimulus_ms`` resolved (None -> :meth:`_period_raw`) so the stored config shows it."""
+
+    @classmethod
+    def _period_raw(cls, data: dict) -> Any:
+        """The stimulation period (ms) of the raw config: what ``akrout.stimulus_ms`` None
+        means. Kinds without a stimulation period: ``DEFAULT_STIMULUS_MS``."""
+        return DEFAULT_STIMULUS_MS
+
     @model_validator(mode="before")
     @classmethod
-    def _default_methods(cls, data: Any):
-        if isinstance(data, dict):
-            infer = data.get("infer")
-            if infer is None:
-                infer = {}
-            if isinstance(infer, dict) and infer.get("methods") is None:
-                data = {
-                    **data,
-                    "infer": {**infer, "methods": _default_methods(data.get("kind", ""))},
-                }
-        return data
+    def _resolve_infer(cls, data: Any):
+        if not isinstance(data, dict):
+            return data
+        infer = data.get("infer")
+        infer = {} if infer is None else infer
+        if not isinstance(infer, dict):
+            return data
+        methods = infer.get("methods")
+        methods = _default_methods(data.get("kind", "")) if methods is None else methods
+        akrout = methods.get("akrout") if isinstance(methods, dict) else None
+        if isinstance(akrout, dict) and akrout.get("stimulus_ms") is None:
+            # the period's raw value: it validates exactly as stimulation.period_ms does
+            methods = {**methods, "akrout": {**akrout, "stimulus_ms": cls._period_raw(data)}}
+        return {**data, "infer": {**infer, "methods": methods}}
+
+    @model_validator(mode="after")
+    def _stimulus_steps(self):
+        stim = getattr(self, "stimulation", None)  # first: akrout.stimulus_ms may follow it
+        if stim is not None and stim.period_ms < self.timestep_ms:
+            raise ValueError(
+                "stimulation.period_ms: shorter than one time step "
+                f"(timestep_ms = {self.timestep_ms:g})"
+            )
+        if self.infer.check_interval_ms < self.timestep_ms:
+            raise ValueError(
+                "infer.check_interval_ms: shorter than one time step "
+                f"(timestep_ms = {self.timestep_ms:g})"
+            )
+        akrout = self.infer.methods.akrout
+        if akrout is not None and akrout.stimulus_ms < self.timestep_ms:
+            raise ValueError(
+                "infer.methods.akrout.stimulus_ms: shorter than one time step "
+                f"(timestep_ms = {self.timestep_ms:g})"
+            )
+        return self
+
+    def _n_methods(self) -> int:
+        m = self.infer.methods
+        return max(1, sum(getattr(m, k) is not None for k in type(m).model_fields))
+
+    def _n_checks(self) -> float:
+        return self.duration_ms / self.infer.check_interval_ms + 2
+
+    def _infer_terms(self, n_neurons: int) -> list[tuple[str, float]]:
+        """Spikes added by observation noise per 1000 ms block (at a nominal rate); the
+        history's check times and per-check scores (Python floats in lists) per method."""
+        added = self.observation_noise.add_fraction * n_neurons * _NOMINAL_RATE_HZ
+        per_check = 6 * 32 * self._n_methods()  # time + 5 scores, 32 B per listed float
+        return [
+            ("observation_noise.add_fraction", 2 * added * (_EVENT + _F8)),
+            ("infer.check_interval_ms", self._n_checks() * per_check),
+        ]
+
+    def _history_warning(self, n_synapses: float) -> list[str]:
+        """The estimate history is spooled to a temporary file: one row per check."""
+        size = self._n_checks() * n_synapses * _F8 * self._n_methods()
+        return disk_warning(size, "infer.check_interval_ms", "inference history")
 
 
 class LIFConfig(_WithInfer):
@@ -137,6 +199,12 @@ class LIFConfig(_WithInfer):
     observation_noise: ObservationNoise = ObservationNoise()
     record: Record = Record()
     infer: InferConfig = InferConfig()
+
+    @classmethod
+    def _period_raw(cls, data: dict) -> Any:
+        stim = data.get("stimulation")
+        default = Stimulation.model_fields["period_ms"].default
+        return stim.get("period_ms", default) if isinstance(stim, dict) else default
 
     @model_validator(mode="after")
     def _timestep(self):
@@ -156,7 +224,40 @@ class LIFConfig(_WithInfer):
             )
         if self.duration_ms < self.stimulation.period_ms:
             out.append("duration_ms is shorter than one stimulation period")
-        return out
+        akrout = self.infer.methods.akrout
+        if akrout is not None and akrout.stimulus_ms != self.stimulation.period_ms:
+            out.append(
+                f"infer.methods.akrout.stimulus_ms = {akrout.stimulus_ms:g} differs from "
+                f"stimulation.period_ms = {self.stimulation.period_ms:g}: Akrout's spike counts "
+                "span parts of different stimuli (leave stimulus_ms unset to follow the period)"
+            )
+        if self.record.voltages:  # voltage and voltage_free of both layers, float32
+            n = self.network.n_input + self.network.n_output
+            out += disk_warning(2.0 * n * self.n_steps * 4, "record.voltages")
+        return out + self._history_warning(float(self.network.n_input) * self.network.n_output)
+
+    def memory_terms(self) -> list[tuple[str, float]]:
+        """Dominant allocations ``(key, bytes)`` of a run (simulation and inference)."""
+        a, b = self.network.n_input, self.network.n_output
+        ab = "network.n_input" if a >= b else "network.n_output"
+        chunk_steps = _CHUNK_MS / self.timestep_ms
+        m = self._n_methods()
+        terms = [
+            # stimulus->input weights (a dense diagonal), its scaling and its write
+            ("network.n_input", 4.0 * a * a * _F8),
+            # input->output W, its draw and the kernel's copy; initial guess, truth and
+            # metrics; per method its estimate, state and snapshot
+            (ab, (3 + 3 + 3 * m) * float(a) * b * _F8),
+            (ab, 2.0 * chunk_steps * b * _F8),  # per-chunk output traces (RDD)
+            *self._infer_terms(a + b),
+        ]
+        if self.record.voltages:
+            terms.append(("record.voltages", chunk_steps * 2 * (a + b) * (_F8 + 4)))
+        akrout = self.infer.methods.akrout
+        if akrout is not None:
+            batch = 2.0 * akrout.batch_stimuli * (a + b) * _F8
+            terms.append(("infer.methods.akrout.batch_stimuli", batch))
+        return terms
 
 
 # ----------------------------------------------------------------------------- wiener
@@ -201,7 +302,37 @@ class WienerConfig(_WithInfer):
     infer: InferConfig = InferConfig()
 
     def suspicious(self) -> list[str]:
+        out = []
         p = self.input.rate_hz * self.timestep_ms / 1000.0
-        return (
-            [f"input.rate_hz * timestep_ms = {p:.3g}: use a smaller timestep_ms"] if p > 0.1 else []
-        )
+        if p > 0.1:
+            out.append(f"input.rate_hz * timestep_ms = {p:.3g}: use a smaller timestep_ms")
+        if self.record.voltages:  # output voltages, float32
+            out += disk_warning(float(self.network.n_pairs) * self.n_steps * 4, "record.voltages")
+        return out + self._history_warning(self.network.n_pairs)  # the diagonal only
+
+    def memory_terms(self) -> list[tuple[str, float]]:
+        """Dominant allocations ``(key, bytes)`` of a run (simulation and inference)."""
+        n = self.network.n_pairs
+        chunk_steps = _CHUNK_MS / self.timestep_ms
+        nrn = self.neuron
+        # output spikes per ms per neuron: drift, diffusion and input jumps over the reset drop
+        drop = nrn.threshold - nrn.reset
+        drift = max(nrn.drift_per_ms, 0.0) + self.network.weight_max * self.input.rate_hz / 1e3
+        spread = nrn.diffusion_per_ms**0.5
+        out_per_chunk = 2.0 * n * _CHUNK_MS * (drift + spread) / drop * _EVENT
+        in_per_chunk = 1.2 * n * self.input.rate_hz * _CHUNK_MS / 1e3 * (_EVENT + _F8)
+        terms = [
+            # the diagonal weights as a dense matrix and the initial guess; per method its
+            # estimate, state and snapshot
+            ("network.n_pairs", (2 + 3 * self._n_methods()) * float(n) * n * _F8),
+            ("network.n_pairs", (4000 + chunk_steps) * n * _F8),  # noise blocks, traces
+            (
+                "neuron.drift_per_ms" if drift >= spread else "neuron.diffusion_per_ms",
+                out_per_chunk,
+            ),
+            ("input.rate_hz", in_per_chunk),
+            *self._infer_terms(2 * n),
+        ]
+        if self.record.voltages:
+            terms.append(("record.voltages", chunk_steps * n * (_F8 + 4)))
+        return terms

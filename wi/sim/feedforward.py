@@ -1,7 +1,8 @@
 """The two-layer feedforward LIF network kernel: stimulus -> input LIF -> output LIF.
 
-Per step t (dt = timestep_ms), with the PSP recursion of :mod:`wi.sim.synapse` and the LIF
-recursion of :mod:`wi.sim.neuron` (same neuron params in both layers):
+Per step t (dt = timestep_ms), with the PSP recursion of :mod:`wi.sim.synapse`
+(:func:`~wi.sim.synapse.psp_decay`, :func:`~wi.sim.synapse.psp_jump`) and the LIF step of
+:mod:`wi.sim.neuron` (:func:`~wi.sim.neuron.lif_step`; same neuron params in both layers):
 
 1. input layer: ``I_in[t-1] = stim_scale * x_stim[t-1]`` (one-to-one), Euler step, threshold;
 2. output layer: ``I_out[t-1] = W x_in[t-1]``, Euler step, threshold;
@@ -11,7 +12,13 @@ recursion of :mod:`wi.sim.neuron` (same neuron params in both layers):
 ``I_out`` is carried as two exponential states per OUTPUT neuron that jump by
 ``W[:, j] / (tau_slow - tau_fast)`` at each spike of input j: O(n_out) per input spike and
 no matrix-vector product per step. Since k(0) = 0, a spike at step s first moves the next
-layer's membrane at step s + 2.
+layer's membrane at step s + 2. The free membranes (no reset) follow the same currents.
+
+References
+----------
+Ahmad, N., Ambrogioni, L. & van Gerven, M. A. J. (2021). Overcoming the weight transport
+problem via spike-timing-dependent weight inference. Neurons, Behavior, Data analysis, and
+Theory 5(3). https://doi.org/10.51628/001c.27423
 """
 
 from __future__ import annotations
@@ -21,14 +28,23 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from wi.sim.neuron import LIFParams, lif_euler
-from wi.sim.synapse import PSPParams
+from wi.sim.neuron import LIFParams, lif_step
+from wi.sim.synapse import PSPParams, psp_decay, psp_jump
 
 
 class FeedforwardParams(NamedTuple):
-    """``lif``: neuron constants; ``psp``: recursion constants with ``jump`` =
-    ``stim_scale / (tau_slow - tau_fast)`` for the stimulus->input PSPs; ``w_jump`` (n_in, n_out)
-    = ``W.T / (tau_slow - tau_fast)``, the output states' jump per input spike."""
+    """Constants of the two-layer network.
+
+    Attributes
+    ----------
+    lif : LIFParams
+        Neuron constants (both layers).
+    psp : PSPParams
+        Recursion constants; ``jump = stim_scale / (tau_slow - tau_fast)`` (1/ms) for the
+        stimulus -> input PSPs.
+    w_jump : ndarray, shape (n_in, n_out), float64
+        ``W.T / (tau_slow - tau_fast)``: the output states' jump per input spike (1/ms).
+    """
 
     lif: LIFParams
     psp: PSPParams
@@ -36,9 +52,22 @@ class FeedforwardParams(NamedTuple):
 
 
 class FeedforwardState(NamedTuple):
-    """Everything after step ``step - 1``: input-layer PSP states (n_in), input membranes,
-    output-current states (n_out), output membranes. Free membranes are only advanced when
-    the kernel is asked for them."""
+    """Everything after step ``step - 1``.
+
+    Attributes
+    ----------
+    in_slow, in_fast : ndarray, shape (n_in,), float64
+        Input-layer PSP states (stimulus -> input current, 1/ms).
+    v_in, vf_in : ndarray, shape (n_in,), float64
+        Input membranes with reset and free (threshold units).
+    out_slow, out_fast : ndarray, shape (n_out,), float64
+        Output-current states (``W x_in`` carried per output neuron).
+    v_out, vf_out : ndarray, shape (n_out,), float64
+        Output membranes with reset and free. Free membranes are only advanced when the
+        kernel is asked for them.
+    step : int
+        The next step to simulate.
+    """
 
     in_slow: np.ndarray
     in_fast: np.ndarray
@@ -52,7 +81,17 @@ class FeedforwardState(NamedTuple):
 
 
 def feedforward_state(params: FeedforwardParams) -> FeedforwardState:
-    """State before step 0: membranes at rest (v[0] = rest), no PSPs."""
+    """State before step 0: membranes at rest (v[0] = rest), no PSPs.
+
+    Parameters
+    ----------
+    params : FeedforwardParams
+        Sizes come from ``params.w_jump`` (n_in, n_out), ``rest`` from ``params.lif``.
+
+    Returns
+    -------
+    FeedforwardState
+    """
     n_in, n_out = params.w_jump.shape
     rest = params.lif.rest
     return FeedforwardState(
@@ -69,42 +108,76 @@ def feedforward_state(params: FeedforwardParams) -> FeedforwardState:
 
 
 @njit(cache=True)
-def _advance(v, vf, slow, fast, p, ds, df, euler, free):
-    """Euler step of one layer from its PSP states (in place), then decay the states.
-    Branches are hoisted out of the neuron loops so that they vectorise."""
+def _layer_step(lif, psp, v, vf, slow, fast, t, free, sp_steps, sp_neurons, count):
+    """One layer to step t, in place: Euler step of ``v`` (and ``vf`` when ``free``) with the
+    current ``slow - fast`` of step t-1 (none at t = 0), decay of the PSP states, threshold
+    and reset. Spikes are appended at ``count``; returns the new count. The branches are
+    hoisted out of the neuron loops so that the loops vectorise."""
     n = v.shape[0]
-    if euler and free:
+    if t > 0 and free:
         for j in range(n):
             cur = slow[j] - fast[j]
-            v[j] = lif_euler(v[j], cur, p)
-            vf[j] = lif_euler(vf[j], cur, p)
-            slow[j] *= ds
-            fast[j] *= df
-    elif euler:
+            v[j] = lif_step(lif, v[j], cur)
+            vf[j] = lif_step(lif, vf[j], cur)
+    elif t > 0:
         for j in range(n):
-            v[j] = lif_euler(v[j], slow[j] - fast[j], p)
-            slow[j] *= ds
-            fast[j] *= df
-    else:
-        for j in range(n):
-            slow[j] *= ds
-            fast[j] *= df
+            v[j] = lif_step(lif, v[j], slow[j] - fast[j])
+    psp_decay(psp, slow, fast)
+    for j in range(n):
+        if v[j] >= lif.threshold:
+            sp_steps[count] = t
+            sp_neurons[count] = j
+            count += 1
+            v[j] = lif.reset
+    return count
+
+
+@njit(cache=True)
+def _record(trace, v, k):
+    """Column k of ``trace`` (n, n_steps) = ``v``."""
+    for j in range(v.shape[0]):
+        trace[j, k] = v[j]
 
 
 @njit(cache=True)
 def feedforward_kernel(params, state, stim_steps, stim_units, n_steps, record, free):
-    """Advance the network ``n_steps`` steps.
+    """Advance the network ``n_steps`` steps from ``state``.
 
-    ``stim_steps``/``stim_units``: stimulus events in ``[state.step, state.step + n_steps)``,
-    sorted by step. ``record`` = (v_in, vf_in, v_out, vf_out) flags for float64 traces
-    (n, n_steps); ``free`` = (input, output) flags for advancing the free membranes (needed when
-    recording them). Returns ``(new_state, in_steps, in_neurons, out_steps, out_neurons,
-    v_in, vf_in, v_out, vf_out)``; unrecorded traces have shape (n, 0). ``state`` is unchanged.
+    Parameters
+    ----------
+    params : FeedforwardParams
+        Neuron constants, PSP constants and the output states' jumps ``w_jump`` (n_in, n_out).
+    state : FeedforwardState
+        Everything after step ``state.step - 1``; not modified.
+    stim_steps : ndarray, shape (n_events,), int64
+        Global steps of the stimulus events, sorted, all in
+        ``[state.step, state.step + n_steps)``.
+    stim_units : ndarray, shape (n_events,), int
+        Stimulus unit (= input neuron, one-to-one) of each event.
+    n_steps : int
+        Number of steps to simulate.
+    record : tuple of 4 bool
+        Record the float64 traces (v_in, vf_in, v_out, vf_out).
+    free : tuple of 2 bool
+        Advance the free membranes of the (input, output) layer; must be true where the free
+        trace is recorded (otherwise it stays at its last value).
+
+    Returns
+    -------
+    new_state : FeedforwardState
+        State after the last step, for the next call.
+    in_steps, out_steps : ndarray, int64
+        Global steps of the input- and output-layer spikes, sorted by (step, neuron).
+    in_neurons, out_neurons : ndarray, int32
+        Neuron of each spike.
+    v_in, vf_in : ndarray, shape (n_in, n_steps) or (n_in, 0), float64
+        Input-layer membrane with reset and free membrane (threshold units), when recorded.
+    v_out, vf_out : ndarray, shape (n_out, n_steps) or (n_out, 0), float64
+        The same for the output layer.
     """
     p = params.lif
-    ds = params.psp.decay_slow
-    df = params.psp.decay_fast
-    jin = params.psp.jump
+    psp = params.psp
+    jin = psp.jump
     wj = params.w_jump
     n_in, n_out = wj.shape
     in_slow = state.in_slow.copy()
@@ -127,49 +200,33 @@ def feedforward_kernel(params, state, stim_steps, stim_units, n_steps, record, f
     n_out_sp = 0
     ptr = 0
     n_stim = stim_steps.shape[0]
-    th = p.threshold
     for k in range(n_steps):
         t = state.step + k
         first_in = n_in_sp
         # 1. input layer, current from the PSP states of step t-1
-        _advance(v_in, vf_in, in_slow, in_fast, p, ds, df, t > 0, free[0])
-        for j in range(n_in):
-            if v_in[j] >= th:
-                in_steps[n_in_sp] = t
-                in_neurons[n_in_sp] = j
-                n_in_sp += 1
-                v_in[j] = p.reset
+        n_in_sp = _layer_step(
+            p, psp, v_in, vf_in, in_slow, in_fast, t, free[0], in_steps, in_neurons, n_in_sp
+        )
         # 2. output layer
-        _advance(v_out, vf_out, out_slow, out_fast, p, ds, df, t > 0, free[1])
-        for i in range(n_out):
-            if v_out[i] >= th:
-                out_steps[n_out_sp] = t
-                out_neurons[n_out_sp] = i
-                n_out_sp += 1
-                v_out[i] = p.reset
+        n_out_sp = _layer_step(
+            p, psp, v_out, vf_out, out_slow, out_fast, t, free[1], out_steps, out_neurons, n_out_sp
+        )
         # 3. jumps of the spikes at step t
         while ptr < n_stim and stim_steps[ptr] == t:
-            u = stim_units[ptr]
-            in_slow[u] += jin
-            in_fast[u] += jin
+            psp_jump(in_slow, in_fast, stim_units[ptr], jin)
             ptr += 1
         for e in range(first_in, n_in_sp):
             j = in_neurons[e]
             for i in range(n_out):
-                out_slow[i] += wj[j, i]
-                out_fast[i] += wj[j, i]
+                psp_jump(out_slow, out_fast, i, wj[j, i])
         if record[0]:
-            for j in range(n_in):
-                r_vin[j, k] = v_in[j]
+            _record(r_vin, v_in, k)
         if record[1]:
-            for j in range(n_in):
-                r_vfin[j, k] = vf_in[j]
+            _record(r_vfin, vf_in, k)
         if record[2]:
-            for i in range(n_out):
-                r_vout[i, k] = v_out[i]
+            _record(r_vout, v_out, k)
         if record[3]:
-            for i in range(n_out):
-                r_vfout[i, k] = vf_out[i]
+            _record(r_vfout, vf_out, k)
     new = FeedforwardState(
         in_slow, in_fast, v_in, vf_in, out_slow, out_fast, v_out, vf_out, state.step + n_steps
     )

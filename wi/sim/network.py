@@ -18,11 +18,10 @@ from wi.errors import UserError
 from wi.seeding import stream
 from wi.sim.feedforward import FeedforwardParams, feedforward_kernel, feedforward_state
 from wi.sim.neuron import lif_params
-from wi.sim.stimulus import StimulusSource, stimulus_params
+from wi.sim.stimulus import StimulusSource, bernoulli_events, stimulus_params
 from wi.sim.synapse import psp_params
 from wi.sim.wiener import (
     BLOCK_STEPS,
-    bernoulli_events,
     pair_weights,
     wiener_kernel,
     wiener_params,
@@ -70,7 +69,27 @@ class Protocol:
     def chunks(
         self, chunk_steps: int | None = None, voltages: bool | set[str] = False
     ) -> Iterator[Chunk]:
-        """Simulate the whole run in chunks of ``chunk_steps`` steps (default about 1 s)."""
+        """Simulate the whole run from step 0, one chunk at a time.
+
+        Parameters
+        ----------
+        chunk_steps : int, optional
+            Steps per chunk (the last one may be shorter); default about 1 s. Never changes
+            a result.
+        voltages : bool or set of str
+            ``True`` for every trace in ``voltage_names``, or a set of ``"pop/name"``.
+
+        Yields
+        ------
+        wi.chunk.Chunk
+            Spikes of every population, the requested voltages (float32, threshold units)
+            and marks.
+
+        Raises
+        ------
+        wi.errors.UserError
+            For an unknown voltage name.
+        """
         raise NotImplementedError
 
     def _chunk_sizes(self, chunk_steps: int | None) -> Iterator[tuple[int, int]]:
@@ -159,9 +178,20 @@ class FeedforwardProtocol(Protocol):
 
 
 def feedforward_weights(cfg) -> np.ndarray:
-    """Input->output weights (n_out, n_in): ``s (sd N(0,1) + 1/(n_in f))`` with
-    ``s = output_scale_factor * stim_scale`` and ``sd = sd_factor / sqrt(n_in f)``, drawn from
-    ``stream(seed, "weights")``."""
+    """Input -> output weights of a ``lif_feedforward`` config.
+
+    ``s (sd N(0,1) + 1/(n_in f))`` with ``s = output_scale_factor * stim_scale`` and
+    ``sd = sd_factor / sqrt(n_in f)``, drawn from ``stream(seed, "weights")``.
+
+    Parameters
+    ----------
+    cfg : wi.config.LIFConfig
+        The run config.
+
+    Returns
+    -------
+    ndarray, shape (n_out, n_in), float64
+    """
     n_in, n_out = cfg.network.n_input, cfg.network.n_output
     f = cfg.stimulation.fraction_active
     w = cfg.weights
@@ -248,7 +278,22 @@ class WienerProtocol(Protocol):
 
 
 def build_protocol(cfg) -> Protocol:
-    """The protocol of a run config (``LIFConfig`` or ``WienerConfig``)."""
+    """The protocol of a run config.
+
+    Parameters
+    ----------
+    cfg : wi.config.LIFConfig or wi.config.WienerConfig
+        A validated config.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    wi.errors.UserError
+        For a kind without a simulation protocol, or settings the protocol cannot run.
+    """
     kind = getattr(cfg, "kind", None)
     if kind == "lif_feedforward":
         return FeedforwardProtocol(cfg)

@@ -8,7 +8,7 @@ random subset of exactly ``n_active = round(fraction_active * n_units)`` units i
 Spikes (p = rate_hz * dt / 1000 per step):
 
 - independent (c = 0): each active unit fires in each step with probability p.
-- single-interaction process (c > 0, the reference's spec): per step a shared train fires with
+- single-interaction process (SIP, c > 0): per step a shared train fires with
   probability p; each active unit fires on its own with probability (1 - c) p and copies each
   shared spike with probability c. An own and a copied spike in one step are two spikes.
   Each unit's rate is p per step; the Pearson correlation of two active units' counts is
@@ -38,7 +38,21 @@ PERIODS_PER_BLOCK = 10
 
 
 class StimulusParams(NamedTuple):
-    """``p_own = (1-c) p``, ``p_shared = p`` if c > 0 else 0, ``copy_prob = c``."""
+    """Constants of the stimulus generator.
+
+    Attributes
+    ----------
+    n_units : int
+        Number of stimulus units.
+    n_active : int
+        Active units per period, ``round(fraction_active * n_units)``.
+    p_own : float
+        Own-spike probability per step of an active unit, ``(1 - c) p``.
+    p_shared : float
+        Spike probability per step of the shared train, ``p`` if c > 0 else 0.
+    copy_prob : float
+        Probability ``c`` that an active unit copies a shared spike.
+    """
 
     n_units: int
     n_active: int
@@ -50,6 +64,30 @@ class StimulusParams(NamedTuple):
 def stimulus_params(
     n_units: int, fraction_active: float, rate_hz: float, correlation: float, timestep_ms: float
 ) -> StimulusParams:
+    """Generator constants from the config values.
+
+    Parameters
+    ----------
+    n_units : int
+        Number of stimulus units.
+    fraction_active : float
+        Fraction of units active in each period.
+    rate_hz : float
+        Rate of an active unit (Hz).
+    correlation : float
+        SIP copy probability c in [0, 1].
+    timestep_ms : float
+        Step dt (ms).
+
+    Returns
+    -------
+    StimulusParams
+
+    Raises
+    ------
+    ValueError
+        If ``rate_hz * timestep_ms / 1000`` is not a probability.
+    """
     p = rate_hz * timestep_ms / 1000.0
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"rate_hz * timestep_ms / 1000 = {p} is not a probability")
@@ -64,13 +102,30 @@ def stimulus_params(
 
 
 def period_bounds(first: int, count: int, period_ms: float, timestep_ms: float) -> np.ndarray:
-    """Start steps of periods ``first .. first + count`` (count + 1 values, int64)."""
+    """Start steps of periods ``first .. first + count``.
+
+    Parameters
+    ----------
+    first, count : int
+        First period index and number of periods.
+    period_ms, timestep_ms : float
+        Period length and step (ms).
+
+    Returns
+    -------
+    ndarray, shape (count + 1,), int64
+        ``rint(k period_ms / timestep_ms)`` for k = first .. first + count.
+    """
     k = np.arange(first, first + count + 1, dtype=np.float64)
     return np.rint(k * period_ms / timestep_ms).astype(np.int64)
 
 
 @njit(cache=True)
-def _push(steps, units, count, step, unit):
+def push_event(steps, units, count, step, unit):
+    """Append the event (step, unit) at position ``count``, doubling the arrays when full.
+
+    Returns ``(steps, units, count + 1)``: the (possibly new) arrays and the new count.
+    """
     if count == steps.shape[0]:
         bigger_s = np.empty(2 * count + 16, np.int64)
         bigger_u = np.empty(2 * count + 16, np.int32)
@@ -89,12 +144,83 @@ def _gap(rng, log_q):
 
 
 @njit(cache=True)
+def push_bernoulli(rng, p, start, n_steps, units, steps, neurons, count):
+    """Append the events of independent Bernoulli(p)-per-step trains, sorted by (step, unit).
+
+    One geometric gap (one random number) per event over the step-major sequence of
+    (step, unit) trials, so the cost is O(events) and no sort is needed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the gaps; draws exactly one number per event plus one (none if ``p == 0``
+        or there are no trials).
+    p : float
+        Spike probability per step, in [0, 1].
+    start : int
+        Global step of the first trial step.
+    n_steps : int
+        Number of steps.
+    units : ndarray, shape (k,), int
+        Unit ids of the trains, in the order of their trials within a step.
+    steps, neurons : ndarray, int64 / int32
+        Event arrays holding ``count`` events; grown by :func:`push_event` when full.
+    count : int
+        Number of events already in ``steps``/``neurons``.
+
+    Returns
+    -------
+    steps, neurons : ndarray
+        The (possibly new) event arrays.
+    count : int
+        The new number of events.
+    """
+    k = units.shape[0]
+    n_trials = n_steps * k
+    if p > 0.0 and n_trials > 0:
+        log_q = math.log1p(-p) if p < 1.0 else -np.inf
+        idx = -1.0
+        while True:
+            idx = idx + 1.0 + _gap(rng, log_q)
+            if idx >= n_trials:
+                break
+            i = int(idx)
+            steps, neurons, count = push_event(steps, neurons, count, start + i // k, units[i % k])
+    return steps, neurons, count
+
+
+@njit(cache=True)
+def bernoulli_events(rng, n, start, n_steps, p):
+    """Events of ``n`` independent Bernoulli(p)-per-step trains (units 0 .. n-1) over the
+    steps ``[start, start + n_steps)``, sorted by (step, unit): ``(steps int64, units int32)``.
+    """
+    steps = np.empty(int(1.2 * n * n_steps * p) + 16, np.int64)
+    units = np.empty(steps.shape[0], np.int32)
+    steps, units, count = push_bernoulli(rng, p, start, n_steps, np.arange(n), steps, units, 0)
+    return steps[:count].copy(), units[:count].copy()
+
+
+@njit(cache=True)
 def stimulus_block(params, rng_schedule, rng_spikes, bounds):
     """Generate one block of periods.
 
-    ``bounds`` (n_periods + 1,) are the periods' start steps. Returns
-    ``(steps int64, units int32, active (n_periods, n_active) int64)``, events sorted by
-    (step, unit), ``active`` rows sorted.
+    Parameters
+    ----------
+    params : StimulusParams
+        Generator constants.
+    rng_schedule, rng_spikes : numpy.random.Generator
+        Streams of the active subsets and of the spikes.
+    bounds : ndarray, shape (n_periods + 1,), int64
+        The periods' start steps (the last value ends the block).
+
+    Returns
+    -------
+    steps : ndarray, int64
+        Event steps, sorted by (step, unit).
+    units : ndarray, int32
+        Event units.
+    active : ndarray, shape (n_periods, n_active), int64
+        Active units of each period, rows sorted.
     """
     n = params.n_units
     k_act = params.n_active
@@ -107,7 +233,6 @@ def stimulus_block(params, rng_schedule, rng_spikes, bounds):
     count = 0
     c_steps = np.empty(16, np.int64)
     c_units = np.empty(16, np.int32)
-    log_own = math.log1p(-params.p_own) if params.p_own < 1.0 else -np.inf
     log_sh = math.log1p(-params.p_shared) if params.p_shared < 1.0 else -np.inf
     for b in range(n_periods):
         for i in range(n):
@@ -119,17 +244,11 @@ def stimulus_block(params, rng_schedule, rng_spikes, bounds):
         active[b, :] = act
         start = bounds[b]
         length = bounds[b + 1] - start
-        n_trials = length * k_act
-        # own spikes: Bernoulli(p_own) over the step-major (step, active slot) trials
+        # own spikes: Bernoulli(p_own) over the step-major (step, active unit) trials
         o_start = count
-        if params.p_own > 0.0 and n_trials > 0:
-            idx = -1.0
-            while True:
-                idx = idx + 1.0 + _gap(rng_spikes, log_own)
-                if idx >= n_trials:
-                    break
-                i = int(idx)
-                steps, units, count = _push(steps, units, count, start + i // k_act, act[i % k_act])
+        steps, units, count = push_bernoulli(
+            rng_spikes, params.p_own, start, length, act, steps, units, count
+        )
         # copied spikes of the shared train (SIP)
         n_copy = 0
         if params.p_shared > 0.0 and length > 0:
@@ -140,7 +259,7 @@ def stimulus_block(params, rng_schedule, rng_spikes, bounds):
                     break
                 for slot in range(k_act):
                     if rng_spikes.random() < params.copy_prob:
-                        c_steps, c_units, n_copy = _push(
+                        c_steps, c_units, n_copy = push_event(
                             c_steps, c_units, n_copy, start + int(s), act[slot]
                         )
         if n_copy > 0:
@@ -158,10 +277,10 @@ def stimulus_block(params, rng_schedule, rng_spikes, bounds):
                     )
                 )
                 if take_own:
-                    steps, units, count = _push(steps, units, count, own_s[a], own_u[a])
+                    steps, units, count = push_event(steps, units, count, own_s[a], own_u[a])
                     a += 1
                 else:
-                    steps, units, count = _push(steps, units, count, c_steps[c], c_units[c])
+                    steps, units, count = push_event(steps, units, count, c_steps[c], c_units[c])
                     c += 1
     return steps[:count].copy(), units[:count].copy(), active
 

@@ -22,6 +22,7 @@ contributes ``k(0) = 0`` at step s and ``k(m dt)`` at step ``s + m``.
 Because the recursion is linear, a weighted sum of PSPs ``I_i = sum_j W_ij x_j`` is carried by
 two states per POST neuron that jump by ``W_ij * jump`` at each spike of j (the network kernel
 does this); :func:`psp_traces` filters each neuron's own train (e.g. traces for inference).
+Both run the one implementation of the recursion here: :func:`psp_decay` and :func:`psp_jump`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,21 @@ class PSPState(NamedTuple):
 def psp_params(
     tau_slow_ms: float, tau_fast_ms: float, timestep_ms: float, scale: float = 1.0
 ) -> PSPParams:
-    """Params for ``scale * k(t)`` sampled every ``timestep_ms``."""
+    """Recursion constants for ``scale * k(t)`` sampled every ``timestep_ms``.
+
+    Parameters
+    ----------
+    tau_slow_ms, tau_fast_ms : float
+        Time constants of the double exponential (ms), ``tau_slow_ms > tau_fast_ms > 0``.
+    timestep_ms : float
+        Step dt (ms).
+    scale : float
+        Amplitude (e.g. a weight); the jump per spike is ``scale / (tau_slow - tau_fast)``.
+
+    Returns
+    -------
+    PSPParams
+    """
     return PSPParams(
         decay_slow=math.exp(-timestep_ms / tau_slow_ms),
         decay_fast=math.exp(-timestep_ms / tau_fast_ms),
@@ -65,19 +80,53 @@ def psp_params(
 
 
 def psp_state(n: int) -> PSPState:
-    """All-zero state before step 0."""
+    """All-zero state of ``n`` neurons before step 0.
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+
+    Returns
+    -------
+    PSPState
+    """
     return PSPState(np.zeros(n), np.zeros(n), 0)
 
 
 def psp_kernel(t_ms: np.ndarray, tau_slow_ms: float, tau_fast_ms: float) -> np.ndarray:
-    """Closed form ``k(t)`` (1/ms); zero for ``t < 0``."""
+    """Closed-form kernel ``k(t)``; zero for ``t < 0``.
+
+    Parameters
+    ----------
+    t_ms : array_like
+        Times since the spike (ms), any shape.
+    tau_slow_ms, tau_fast_ms : float
+        Time constants (ms).
+
+    Returns
+    -------
+    ndarray, shape of ``t_ms``, float64
+        ``k(t)`` in 1/ms (unit area).
+    """
     t = np.asarray(t_ms, dtype=np.float64)
     k = (np.exp(-t / tau_slow_ms) - np.exp(-t / tau_fast_ms)) / (tau_slow_ms - tau_fast_ms)
     return np.where(t >= 0, k, 0.0)
 
 
 def psp_peak_ms(tau_slow_ms: float, tau_fast_ms: float) -> float:
-    """Time of the kernel's maximum, ``ln(tau_s/tau_f) tau_s tau_f / (tau_s - tau_f)`` (ms)."""
+    """Time of the kernel's maximum.
+
+    Parameters
+    ----------
+    tau_slow_ms, tau_fast_ms : float
+        Time constants (ms).
+
+    Returns
+    -------
+    float
+        ``ln(tau_s/tau_f) tau_s tau_f / (tau_s - tau_f)`` (ms).
+    """
     return (
         math.log(tau_slow_ms / tau_fast_ms)
         * tau_slow_ms
@@ -87,13 +136,57 @@ def psp_peak_ms(tau_slow_ms: float, tau_fast_ms: float) -> float:
 
 
 @njit(cache=True)
+def psp_decay(params, slow, fast):
+    """Decay every state by one step, in place: the homogeneous part of the recursion.
+
+    Parameters
+    ----------
+    params : PSPParams
+        ``decay_slow``, ``decay_fast`` per step.
+    slow, fast : ndarray, shape (n,), float64
+        The two exponential states (1/ms), modified in place.
+    """
+    for j in range(slow.shape[0]):
+        slow[j] *= params.decay_slow
+        fast[j] *= params.decay_fast
+
+
+@njit(cache=True)
+def psp_jump(slow, fast, j, amount):
+    """Add one spike's jump ``amount`` (1/ms) to both states of neuron ``j``, in place."""
+    slow[j] += amount
+    fast[j] += amount
+
+
+@njit(cache=True)
 def psp_traces(params, state, spike_steps, spike_neurons, n_steps):
     """Filter spike events through the double exponential for ``n_steps`` steps.
 
-    ``spike_steps`` (int64, sorted, all in ``[state.step, state.step + n_steps)``) and
-    ``spike_neurons`` (int) are the events; repeated events count repeatedly. Returns
-    ``(x, new_state)`` with ``x`` (n, n_steps) float64: ``x[:, k]`` is the PSP at global step
-    ``state.step + k``. ``state`` is not modified.
+    Per step t: decay (:func:`psp_decay`), then one jump per event at t (:func:`psp_jump`),
+    then ``x[t] = slow - fast``. The network kernel (:mod:`wi.sim.feedforward`) runs the same
+    two functions on its PSP states.
+
+    Parameters
+    ----------
+    params : PSPParams
+        Recursion constants (:func:`psp_params`).
+    state : PSPState
+        States after step ``state.step - 1``; not modified.
+    spike_steps : ndarray, shape (n_events,), int64
+        Global step index of each event, sorted, all in
+        ``[state.step, state.step + n_steps)``. Repeated events count repeatedly.
+    spike_neurons : ndarray, shape (n_events,), int
+        Neuron index (0 .. n-1) of each event.
+    n_steps : int
+        Number of steps to filter.
+
+    Returns
+    -------
+    x : ndarray, shape (n, n_steps), float64
+        ``x[:, k]`` is the PSP (``jump`` units times ``k``, 1/ms for ``scale = 1``) at global
+        step ``state.step + k``.
+    new_state : PSPState
+        States after the last step, for the next call.
     """
     slow = state.slow.copy()
     fast = state.fast.copy()
@@ -103,13 +196,9 @@ def psp_traces(params, state, spike_steps, spike_neurons, n_steps):
     n_events = spike_steps.shape[0]
     for k in range(n_steps):
         t = state.step + k
-        for j in range(n):
-            slow[j] *= params.decay_slow
-            fast[j] *= params.decay_fast
+        psp_decay(params, slow, fast)
         while ptr < n_events and spike_steps[ptr] == t:
-            j = spike_neurons[ptr]
-            slow[j] += params.jump
-            fast[j] += params.jump
+            psp_jump(slow, fast, spike_neurons[ptr], params.jump)
             ptr += 1
         for j in range(n):
             x[j, k] = slow[j] - fast[j]

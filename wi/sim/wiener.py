@@ -28,13 +28,25 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from wi.sim.stimulus import _gap, _push
+from wi.sim.stimulus import push_event
 
 BLOCK_STEPS = 4000
 
 
 class WienerParams(NamedTuple):
-    """``increment_mean = mu dt``, ``increment_sd = sqrt(D dt)``; ``weights`` (n,) one-to-one."""
+    """Constants of the Wiener neurons.
+
+    Attributes
+    ----------
+    increment_mean : float
+        ``mu dt``: drift per step (threshold units).
+    increment_sd : float
+        ``sqrt(D dt)``: noise SD per step (threshold units).
+    threshold, reset : float
+        Threshold and the level a spike drops to (threshold units).
+    weights : ndarray, shape (n,), float64
+        One-to-one input weights (jump per input spike, threshold units).
+    """
 
     increment_mean: float
     increment_sd: float
@@ -52,7 +64,21 @@ class WienerState(NamedTuple):
 
 
 def wiener_params(neuron, timestep_ms: float, weights: np.ndarray) -> WienerParams:
-    """From a config ``neuron`` section (``wi.config.WienerNeuron``)."""
+    """Wiener-neuron constants from a config ``neuron`` section.
+
+    Parameters
+    ----------
+    neuron : wi.config.WienerNeuron
+        ``drift_per_ms``, ``diffusion_per_ms``, ``threshold``, ``reset``.
+    timestep_ms : float
+        Step dt (ms).
+    weights : ndarray, shape (n,)
+        One-to-one input weights.
+
+    Returns
+    -------
+    WienerParams
+    """
     return WienerParams(
         float(neuron.drift_per_ms) * timestep_ms,
         math.sqrt(float(neuron.diffusion_per_ms) * timestep_ms),
@@ -63,11 +89,25 @@ def wiener_params(neuron, timestep_ms: float, weights: np.ndarray) -> WienerPara
 
 
 def wiener_state(n: int) -> WienerState:
+    """State of ``n`` neurons before step 0: ``v[-1] = 0``, no pending jumps."""
     return WienerState(np.zeros(n), np.zeros(n), 0)
 
 
 def pair_weights(n_pairs: int, weight_max: float) -> np.ndarray:
-    """``weight_max * (k - (n-1)/2) / ((n-1)/2)``, k = 0..n-1: evenly spaced in [-w, w]."""
+    """Weights evenly spaced in ``[-weight_max, weight_max]``.
+
+    Parameters
+    ----------
+    n_pairs : int
+        Number of input -> output pairs.
+    weight_max : float
+        Largest absolute weight (threshold units).
+
+    Returns
+    -------
+    ndarray, shape (n_pairs,), float64
+        ``weight_max * (k - (n-1)/2) / ((n-1)/2)``, k = 0..n-1 (zeros for one pair).
+    """
     if n_pairs == 1:
         return np.zeros(1)
     half = (n_pairs - 1) / 2
@@ -75,33 +115,38 @@ def pair_weights(n_pairs: int, weight_max: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def bernoulli_events(rng, n, start, n_steps, p):
-    """Events of n independent Bernoulli(p)-per-step trains over ``n_steps`` steps from
-    ``start``, sorted by (step, neuron): geometric gaps over the step-major trials."""
-    steps = np.empty(int(1.2 * n * n_steps * p) + 16, np.int64)
-    neurons = np.empty(steps.shape[0], np.int32)
-    count = 0
-    if p > 0.0:
-        log_q = math.log1p(-p) if p < 1.0 else -np.inf
-        total = n * n_steps
-        idx = -1.0
-        while True:
-            idx = idx + 1.0 + _gap(rng, log_q)
-            if idx >= total:
-                break
-            i = int(idx)
-            steps, neurons, count = _push(steps, neurons, count, start + i // n, i % n)
-    return steps[:count].copy(), neurons[:count].copy()
-
-
-@njit(cache=True)
 def wiener_kernel(params, state, noise, in_steps, in_neurons, record):
-    """Advance ``noise.shape[0]`` steps; ``noise`` (n_steps, n) standard normals for those
-    steps, ``in_steps``/``in_neurons`` the input spikes in them (sorted by step).
+    """Advance ``noise.shape[0]`` steps from ``state``.
 
-    Returns ``(new_state, out_steps, out_neurons, marks, v)``: output spikes sorted by
-    (step, neuron), ``marks`` (float64, aligned with the input events) the target voltages,
-    ``v`` (n, n_steps) float64 when ``record`` else (n, 0). ``state`` is unchanged.
+    There is no PSP here: an input spike's jump lands whole on the next step.
+
+    Parameters
+    ----------
+    params : WienerParams
+        Neuron constants and one-to-one weights.
+    state : WienerState
+        State after step ``state.step - 1``; not modified.
+    noise : ndarray, shape (n_steps, n), float64
+        Standard normals of those steps.
+    in_steps : ndarray, shape (n_events,), int64
+        Global steps of the input spikes, sorted, all within the steps simulated.
+    in_neurons : ndarray, shape (n_events,), int
+        Input (= target output neuron) of each spike.
+    record : bool
+        Record the membrane.
+
+    Returns
+    -------
+    new_state : WienerState
+        State after the last step.
+    out_steps : ndarray, int64
+        Output spike steps, sorted by (step, neuron).
+    out_neurons : ndarray, int32
+        Output spike neurons.
+    marks : ndarray, shape (n_events,), float64
+        Target voltage of each input event (threshold units).
+    v : ndarray, shape (n, n_steps) or (n, 0), float64
+        Membrane after each step's threshold drops, when ``record``.
     """
     n_steps, n = noise.shape
     v = state.v.copy()
@@ -123,7 +168,7 @@ def wiener_kernel(params, state, noise, in_steps, in_neurons, record):
             pending[i] = 0.0
         for i in range(n):
             while v[i] >= th:
-                out_steps, out_neurons, n_out = _push(out_steps, out_neurons, n_out, t, i)
+                out_steps, out_neurons, n_out = push_event(out_steps, out_neurons, n_out, t, i)
                 v[i] -= drop
         while ptr < in_steps.shape[0] and in_steps[ptr] == t:
             j = in_neurons[ptr]

@@ -1,16 +1,28 @@
-"""The HDF5 run file (schema ``wi-run``, version 1; DESIGN.md section 3).
+"""The HDF5 run file (schema ``wi-run``, version 1; the layout is in docs/run-file.md).
 
 Writing: :class:`RunWriter` creates a temporary file next to the target, appends time chunks
 (spikes go to a scratch file, voltages straight into chunked datasets), and on success writes
-the ragged spike datasets, sets ``status="complete"`` and renames the file into place. On any
-exception (Ctrl-C included) the temporary files are removed and an existing target is left
-untouched.
+the ragged spike datasets, sets ``status="complete"`` and moves the file into place (never over
+an existing file without ``overwrite``; one writer per file, :mod:`wi.store.lock`). On any
+exception (signals included) the temporary files are removed and an existing target is left
+untouched. ``wi infer`` adds results in place (:mod:`wi.store.update`).
 
 Reading: :func:`open_run` checks the schema; :class:`RunFile` reads attributes, spike trains,
 and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects.
 """
 
-from wi.store.reader import HDF5_MAGIC, RunFile, attr_str, is_complete, open_run, read_config_attr
+from wi.store.reader import (
+    COMPLETE,
+    HDF5_MAGIC,
+    INCOMPLETE,
+    UNREADABLE,
+    RunFile,
+    attr_str,
+    completion_state,
+    is_complete,
+    open_run,
+    read_config_attr,
+)
 from wi.store.writer import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -20,6 +32,7 @@ from wi.store.writer import (
     default_output,
     mark_complete,
     now_utc,
+    publish,
     write_root_attrs,
 )
 
@@ -32,11 +45,16 @@ __all__ = [
     "atomic_path",
     "attr_str",
     "is_complete",
+    "completion_state",
+    "COMPLETE",
+    "INCOMPLETE",
+    "UNREADABLE",
     "mark_complete",
     "write_root_attrs",
     "check_output",
     "default_output",
     "now_utc",
     "open_run",
+    "publish",
     "read_config_attr",
 ]

@@ -14,6 +14,7 @@ from wi.errors import UserError, require_file
 from wi.store.writer import SCHEMA, SCHEMA_VERSION
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+VALIDATE_BLOCK = 1 << 20  # spike times checked at once (bounded memory on big files)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -46,7 +47,13 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
                 f"schema is {schema!r}, expected {SCHEMA!r}", file=path, key="/ attrs schema"
             )
         version = h5.attrs.get("schema_version")
-        if version is None or int(version) > SCHEMA_VERSION:
+        try:
+            number = float(version)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (number == int(number) if np.isfinite(number) else False) or not (
+            1 <= number <= SCHEMA_VERSION
+        ):
             raise UserError(
                 f"unsupported schema_version {version!r} (this wi reads <= {SCHEMA_VERSION})",
                 file=path,
@@ -60,10 +67,26 @@ def open_run(path: str | os.PathLike, *, mode: str = "r", require_complete: bool
         for key in ("timestep_ms", "duration_ms"):
             if key not in h5.attrs:
                 raise UserError("missing root attribute", file=path, key=f"/ attrs {key}")
+            _positive_number(h5.attrs[key], path, f"/ attrs {key}")
+        config = h5.attrs.get("config")
+        if config is not None and not isinstance(attr_str(config), str):
+            raise UserError("is not text (YAML)", file=path, key="/ attrs config")
     except BaseException:
         h5.close()
         raise
     return RunFile(path, h5)
+
+
+def _positive_number(value, path, key: str) -> float:
+    """A finite positive number, or a UserError naming ``key``."""
+    try:
+        x = float(np.asarray(value).item()) if np.size(value) == 1 else float("nan")
+        ok = np.isfinite(x) and x > 0 and not isinstance(np.asarray(value).item(), bytes | str)
+    except (TypeError, ValueError):
+        ok, x = False, float("nan")
+    if not ok:
+        raise UserError(f"must be a finite number > 0, got {value!r}", file=path, key=key)
+    return x
 
 
 def attr_str(v) -> str | None:
@@ -75,16 +98,46 @@ def attr_str(v) -> str | None:
     return None if v is None else str(v)
 
 
-def is_complete(path: str | os.PathLike) -> bool:
-    """True when ``path`` is an HDF5 file whose root attribute ``status`` is "complete"."""
+COMPLETE, INCOMPLETE, UNREADABLE = "complete", "incomplete", "unreadable"
+
+
+def completion_state(path: str | os.PathLike) -> tuple[str, str]:
+    """``(state, why)`` of a run file, state one of:
+
+    - ``"complete"``: an HDF5 file whose root attribute ``status`` is "complete";
+    - ``"incomplete"``: no file, not an HDF5 file (no signature), or a status other than
+      "complete" (a run that did not finish): safe to delete and run again;
+    - ``"unreadable"``: the file is there but could not be read (an ``OSError`` while opening
+      or reading it: a lock held by another process, a network file system hiccup, a damaged
+      file). It may be a finished result, so it is never deleted; ``why`` says what failed.
+    """
+    path = Path(path)
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != HDF5_MAGIC:
-                return False
+                return INCOMPLETE, "not an HDF5 file"
+    except FileNotFoundError:
+        return INCOMPLETE, "no run file"
+    except OSError as exc:
+        return UNREADABLE, f"cannot read {path.name}: {exc.strerror or exc}"
+    try:
         with h5py.File(path, "r") as h5:
-            return attr_str(h5.attrs.get("status")) == "complete"
-    except OSError:
-        return False
+            status = attr_str(h5.attrs.get("status"))
+    except (OSError, KeyError, RuntimeError) as exc:
+        return UNREADABLE, f"cannot open {path.name} with HDF5: {_first_line(exc)}"
+    if status == "complete":
+        return COMPLETE, ""
+    return INCOMPLETE, f"{path.name} has status {status!r}"
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when the run file is complete (see :func:`completion_state`)."""
+    return completion_state(path)[0] == COMPLETE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 class RunFile:
@@ -159,26 +212,75 @@ class RunFile:
         key = f"network/{projection}/weights"
         return self.h5[key][()] if key in self.h5 else None
 
-    def spike_events(self, pop: str, marks: tuple[str, ...] = ()) -> tuple[SpikeEvents, dict]:
-        """All spikes of ``pop`` as events sorted by (step, neuron), plus aligned marks."""
+    def validate_population(self, pop: str, block: int | None = None) -> np.ndarray:
+        """Check the ragged spike layout of ``pop`` block by block (bounded memory) and return
+        its end offsets. Every problem is a UserError naming the dataset and the first
+        offending neuron or index: wrong dtypes or shapes, end offsets that are negative,
+        decrease or do not match the number of spike times, spike times that are not finite,
+        before 0 or at/after ``duration_ms``, or unsorted within a neuron."""
+        block = VALIDATE_BLOCK if block is None else block
         g = self._pop(pop)
-        ends = g["spike_times_index"][()].astype(np.int64)
-        times = g["spike_times"][()]
-        if len(times) != (ends[-1] if len(ends) else 0):
+        key_t, key_i = f"/populations/{pop}/spike_times", f"/populations/{pop}/spike_times_index"
+        ds_t, ds_i = g["spike_times"], g["spike_times_index"]
+        for ds, key, kinds, what in (
+            (ds_t, key_t, "f", "floating point (ms)"),
+            (ds_i, key_i, "iu", "integer end offsets"),
+        ):
+            if ds.dtype.kind not in kinds or ds.ndim != 1:
+                raise UserError(
+                    f"must be a 1-D array of {what}, got {ds.dtype} with shape {ds.shape}",
+                    file=self.path,
+                    key=key,
+                )
+        ends = ds_i[()].astype(np.int64)
+        bad = np.flatnonzero(np.diff(np.concatenate([[0], ends])) < 0)
+        if len(bad):
+            j = int(bad[0])
             raise UserError(
-                "last end offset does not match the number of spike times",
+                f"end offsets decrease or are negative at neuron {j} ({ends[j]})",
                 file=self.path,
-                key=f"/populations/{pop}/spike_times_index",
+                key=key_i,
             )
-        if not np.all(np.isfinite(times)):
+        total = int(ends[-1]) if len(ends) else 0
+        if total != ds_t.shape[0]:
             raise UserError(
-                "spike times are not finite", file=self.path, key=f"/populations/{pop}/spike_times"
+                f"the last end offset ({total}) does not match the number of spike times "
+                f"({ds_t.shape[0]})",
+                file=self.path,
+                key=key_i,
             )
+        duration = self.duration_ms
+        starts = np.concatenate([[0], ends[:-1]]) if len(ends) else ends
+        previous = -np.inf
+        for a in range(0, total, block):
+            t = ds_t[a : a + block].astype(np.float64)
+            i = np.arange(a, a + len(t))
+            problem = ~np.isfinite(t) | (t < 0) | (t >= duration)
+            steps_back = np.diff(np.concatenate([[previous], t])) < 0
+            first = np.isin(i, starts)  # the first spike of a neuron may be earlier
+            problem_order = steps_back & ~first
+            for mask, what in (
+                (problem, f"spike time outside [0, duration_ms = {duration:g}) or not finite"),
+                (problem_order, "spike times of a neuron are not sorted"),
+            ):
+                if mask.any():
+                    k = int(i[np.argmax(mask)])
+                    neuron = int(np.searchsorted(ends, k, side="right"))
+                    raise UserError(
+                        f"{what}: neuron {neuron}, index {k} ({ds_t[k]!r} ms)",
+                        file=self.path,
+                        key=key_t,
+                    )
+            previous = t[-1]
+        return ends
+
+    def spike_events(self, pop: str, marks: tuple[str, ...] = ()) -> tuple[SpikeEvents, dict]:
+        """All spikes of ``pop`` as events sorted by (step, neuron), plus aligned marks
+        (checked with :meth:`validate_population` first)."""
+        g = self._pop(pop)
+        ends = self.validate_population(pop)
+        times = g["spike_times"][()].astype(np.float64)
         counts = np.diff(np.concatenate([[0], ends]))
-        if np.any(counts < 0):
-            raise UserError(
-                "end offsets decrease", file=self.path, key=f"/populations/{pop}/spike_times_index"
-            )
         neurons = np.repeat(np.arange(len(ends), dtype=np.int32), counts)
         steps = ms_to_steps(times, self.timestep_ms)
         order = np.lexsort((neurons, steps))
@@ -186,6 +288,12 @@ class RunFile:
         for m in marks:
             if m not in g:
                 raise UserError("dataset missing", file=self.path, key=f"/populations/{pop}/{m}")
+            if g[m].shape != (len(times),):
+                raise UserError(
+                    f"shape {g[m].shape} does not match the {len(times)} spike times",
+                    file=self.path,
+                    key=f"/populations/{pop}/{m}",
+                )
             mk[m] = g[m][()][order]
         return SpikeEvents(steps[order], neurons[order]), mk
 
@@ -218,8 +326,15 @@ class RunFile:
                 if key not in self.h5:
                     raise UserError("dataset missing", file=self.path, key=f"/{key}")
                 vds[p][n] = self.h5[key]
-        for start in range(0, n_steps, chunk_steps):
+        spike_steps = np.unique(np.concatenate([events[p].steps for p in pops] or [[]]))
+        start = 0
+        while start < n_steps:
             stop = min(start + chunk_steps, n_steps)
+            if not vds:  # silent time costs nothing: one chunk up to the next spike's chunk
+                nxt = np.searchsorted(spike_steps, start)
+                if nxt == len(spike_steps) or spike_steps[nxt] >= stop:
+                    until = spike_steps[nxt] if nxt < len(spike_steps) else n_steps
+                    stop = min(max(stop, (until // chunk_steps) * chunk_steps), n_steps)
             spikes, mk = {}, {}
             for p in pops:
                 ev = events[p]
@@ -228,3 +343,4 @@ class RunFile:
                 mk[p] = {m: v[lo:hi] for m, v in allmarks[p].items()}
             volts = {p: {n: ds[:, start:stop] for n, ds in d.items()} for p, d in vds.items()}
             yield Chunk(start, stop - start, self.timestep_ms, spikes, volts, mk)
+            start = stop

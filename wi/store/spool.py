@@ -17,6 +17,12 @@ _GROUP_EVENTS = 2_000_000  # events sorted in memory at once when finishing a po
 _BLOCK_EVENTS = 1_000_000  # events read at once from a spool
 
 
+def _write(fh, array: np.ndarray) -> None:
+    """Append ``array``'s bytes to ``fh`` (a full disk raises OSError with its errno, which
+    ``ndarray.tofile`` does not report)."""
+    fh.write(np.ascontiguousarray(array).data)
+
+
 class EventSpool:
     """Spike events of one population, spooled to a scratch file during the run.
 
@@ -37,9 +43,9 @@ class EventSpool:
         if len(ev) == 0:
             return
         codes = ev.steps.astype(np.int64) * self.n + ev.neurons
-        codes.tofile(self.fh)
+        _write(self.fh, codes)
         for m, fh in self.mark_fh.items():
-            np.asarray(marks[m], np.float64).tofile(fh)
+            _write(fh, np.asarray(marks[m], np.float64))
         self.counts += np.bincount(ev.neurons, minlength=self.n)
         self.total += len(ev)
 
@@ -112,9 +118,9 @@ class EventSpool:
                 for g in range(n_groups):
                     a, b = cuts[g], cuts[g + 1]
                     if b > a:
-                        codes[a:b].tofile(files[g][0])
+                        _write(files[g][0], codes[a:b])
                         for m, fh in files[g][1].items():
-                            marks[m][a:b].tofile(fh)
+                            _write(fh, marks[m][a:b])
         finally:
             for fh, mfh in files:
                 fh.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import glob
 import os
 import shutil
 import sys
@@ -13,9 +15,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from wi import __version__
+from wi import __version__, interrupt
 from wi.chunk import Chunk
 from wi.errors import UserError, require_writable_dir
+from wi.store.lock import writer_lock
 from wi.store.spool import EventSpool
 
 SCHEMA = "wi-run"
@@ -35,10 +38,10 @@ def default_output(config_path: str | os.PathLike, runs_dir: str | os.PathLike =
 def check_output(path: str | os.PathLike, force: bool) -> Path:
     """Refuse an existing output without ``force`` and an unwritable directory."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError("is a directory; give a file name (e.g. DIR/run.h5)", file=path)
     if path.exists() and not force:
         raise UserError("exists; use --force to overwrite it", file=path)
-    if path.is_dir():
-        raise UserError("is a directory", file=path)
     require_writable_dir(path.parent if str(path.parent) else Path("."))
     return path
 
@@ -64,15 +67,96 @@ def mark_complete(h5: h5py.File) -> None:
     h5.attrs["status"] = "complete"
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, copy_from: str | os.PathLike | None = None):
-    """Yield a temporary path next to ``target``; rename it onto ``target`` on success.
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    With ``copy_from``, the temporary file starts as a copy of that file (used to add results
-    to an existing run without ever leaving it half-written).
+
+def publish(tmp: str | os.PathLike, target: str | os.PathLike, *, overwrite: bool) -> None:
+    """Move the finished file ``tmp`` to ``target`` in one step.
+
+    Without ``overwrite`` the check that ``target`` does not exist and the rename are one
+    atomic operation (``link(tmp, target)`` fails if the target exists, even if another
+    process created it a moment ago); with it, ``rename`` replaces the target. The file gets
+    the usual mode of a new file (0666 minus the umask). Signals wait until it is done.
+    """
+    tmp, target = Path(tmp), Path(target)
+    with interrupt.shielded():
+        os.chmod(tmp, 0o666 & ~_umask())
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise UserError(
+                    "exists (created by another process while this one ran); nothing was "
+                    "written; use --force to overwrite it",
+                    file=target,
+                ) from None
+            except OSError as exc:  # a file system without hard links (e.g. vfat)
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                try:
+                    os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
+                    raise UserError(
+                        "exists (created by another process while this one ran); nothing "
+                        "was written; use --force to overwrite it",
+                        file=target,
+                    ) from None
+                os.replace(tmp, target)
+            else:
+                tmp.unlink()
+    interrupt.note_written(target)
+
+
+def temp_name(target: Path) -> str:
+    """Prefix of a hidden temporary next to ``target``; it holds the writer's pid so that
+    :func:`remove_stale` can tell a dead writer's leftovers."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def remove_stale(target: str | os.PathLike) -> None:
+    """Remove temporaries of ``target`` left by killed writers (SIGKILL, power loss)."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    for p in parent.glob(f".{glob.escape(target.name)}.*.*"):
+        parts = p.name[len(target.name) + 2 :].split(".")
+        if len(parts) < 3 or p.suffix not in (".tmp", ".scratch") or not parts[0].isdigit():
+            continue
+        pid = int(parts[0])
+        try:
+            os.kill(pid, 0)
+            continue  # its writer is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(
+    target: str | os.PathLike,
+    copy_from: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = True,
+):
+    """Yield a temporary path next to ``target``; move it onto ``target`` on success
+    (:func:`publish`: without ``overwrite``, an existing target is never replaced).
+
+    With ``copy_from``, the temporary file starts as a copy of that file. On any exception
+    (signals included) the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    parent = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=temp_name(target), suffix=".tmp", dir=parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -81,7 +165,7 @@ def atomic_path(target: str | os.PathLike, copy_from: str | os.PathLike | None =
         else:
             tmp.unlink()
         yield tmp
-        os.replace(tmp, target)
+        publish(tmp, target, overwrite=overwrite)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -107,8 +191,10 @@ class RunWriter:
         attrs: dict,
         command: str | None = None,
         n_steps: int | None = None,
+        overwrite: bool = False,
     ):
         self.path = Path(path)
+        self.overwrite = overwrite
         self.config_yaml = config_yaml
         self.attrs = dict(attrs)
         self.command = command if command is not None else " ".join(["wi", *sys.argv[1:]])
@@ -117,29 +203,70 @@ class RunWriter:
         self._mark_attrs: dict[str, dict] = {}
         self._voltages: dict[str, dict[str, h5py.Dataset]] = {}
         self._ctx = None
+        self._scratch = None
+        self.h5 = None
 
     # -- context management --------------------------------------------------------------
     def __enter__(self) -> RunWriter:
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
-        self._scratch = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        self.h5 = h5py.File(self._tmp, "w")
-        write_root_attrs(self.h5, command=self.command, config_yaml=self.config_yaml, **self.attrs)
+        self._lock = writer_lock(Path(os.path.realpath(self.path)))  # as wi infer locks it
+        self._lock.__enter__()
+        try:
+            if self.path.exists() and not self.overwrite:
+                raise UserError("exists; use --force to overwrite it", file=self.path)
+            remove_stale(self.path)
+            self._ctx = atomic_path(self.path, overwrite=self.overwrite)
+            self._tmp = self._ctx.__enter__()
+        except BaseException:
+            self._lock.__exit__(*sys.exc_info())
+            raise
+        try:
+            self._scratch = Path(
+                tempfile.mkdtemp(
+                    prefix=temp_name(self.path), suffix=".scratch", dir=self._tmp.parent
+                )
+            )
+            self.h5 = h5py.File(self._tmp, "w")
+            write_root_attrs(
+                self.h5, command=self.command, config_yaml=self.config_yaml, **self.attrs
+            )
+        except BaseException:
+            self._abort(sys.exc_info())
+            raise
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def _abort(self, exc_info) -> None:
+        """Remove everything this writer made (after an exception), release the lock."""
         try:
-            if exc_type is None:
-                self._finish()
+            for sp in self._spools.values():
+                with contextlib.suppress(Exception):
+                    sp.close()
+            if getattr(self, "h5", None) is not None:
+                with contextlib.suppress(Exception):
+                    self.h5.close()
+            if getattr(self, "_scratch", None) is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+            self._ctx.__exit__(*exc_info)
+        finally:
+            self._lock.__exit__(*exc_info)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self._abort((exc_type, exc, tb))
+            return False
+        try:
+            self._finish()
             for sp in self._spools.values():
                 sp.close()
             self.h5.close()
-        except BaseException:
             shutil.rmtree(self._scratch, ignore_errors=True)
-            self._ctx.__exit__(*sys.exc_info())
+        except BaseException:
+            self._abort(sys.exc_info())
             raise
-        shutil.rmtree(self._scratch, ignore_errors=True)
-        return bool(self._ctx.__exit__(exc_type, exc, tb))
+        try:
+            self._ctx.__exit__(None, None, None)  # publish; on failure it removes the file
+        finally:
+            self._lock.__exit__(None, None, None)
+        return False
 
     # -- content ----------------------------------------------------------------------------
     def add_population(

@@ -1,10 +1,16 @@
 """Commands ``wi sweep``, ``wi sweep-task`` (hidden: one point, used by both backends) and
 ``wi collect``. :func:`register` adds them to the main Typer app.
 
-Exit codes of ``wi sweep``: 0 when every point that ran finished (or, for SLURM without
-``--wait``, when the job was submitted); 100 + N when N points failed (101 = one failed), capped
-at 125 (the message says "N of M points failed"), so it never looks like 1 (internal error),
-2 (bad input) or 130 (interrupted).
+Exit codes of ``wi sweep``, first match wins:
+
+- 128 + signal (130 SIGINT, 143 SIGTERM, 129 SIGHUP) when the sweep was interrupted: finished
+  points stay finished, running points are recorded ``interrupted``, none started after it;
+- 100 + N when N points failed (101 = one failed), capped at 125 (the message says "N of M
+  points failed"), so it never looks like 1 (internal error) or 2 (bad input);
+- :data:`wi.errors.EXIT_DIVERGED` (3) when no point failed but at least one diverged (its run
+  file is complete and collected; a diverged point is not a failure and is not re-run);
+- 0 when every point that ran finished (or, for SLURM without ``--wait``, when the job was
+  submitted).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from wi.errors import UserError
+from wi.errors import EXIT_DIVERGED, UserError
 
 out = Console(highlight=False, soft_wrap=True)
 FAILED_EXIT_BASE = 100  # exit code 100 + number of failed points
@@ -36,9 +42,18 @@ def sweep(
             "--jobs",
             "-j",
             min=1,
-            help="local: worker processes (default: CPU count); slurm: tasks at once (%M).",
+            help="local: worker processes (default: the CPUs this process may use, from its "
+            "affinity mask or SLURM_CPUS_PER_TASK); slurm: tasks at once (%M).",
         ),
     ] = None,
+    max_points: Annotated[
+        int,
+        typer.Option(
+            "--max-points",
+            min=1,
+            help="Refuse a grid with more points than this (checked before expanding it).",
+        ),
+    ] = 10_000,
     wait: Annotated[
         bool, typer.Option("--wait", help="slurm: block until every task has finished.")
     ] = False,
@@ -48,7 +63,11 @@ def sweep(
     ] = False,
     status: Annotated[
         Path | None,
-        typer.Option("--status", help="Show done/running/failed per point of a sweep directory."),
+        typer.Option(
+            "--status",
+            help="Show each point's state (done, diverged, running, queued, pending, "
+            "interrupted, failed) of a sweep directory.",
+        ),
     ] = None,
     slurm_partition: Annotated[str | None, typer.Option("--slurm-partition")] = None,
     slurm_time: Annotated[
@@ -76,7 +95,7 @@ def sweep(
         raise UserError(f"unknown backend {backend!r}; one of local, slurm", file="--backend")
     from wi.sweep.spec import load_sweep
 
-    sw = load_sweep(sweep_file)
+    sw = load_sweep(sweep_file, max_points=max_points)
     sweep_dir = (out_dir or layout.default_dir(sw.name)).resolve()
     if backend == "slurm" and not dry_run:
         from wi.sweep import slurm
@@ -86,10 +105,11 @@ def sweep(
             slurm.require("squeue")
     manifest = layout.prepare(sw, sweep_dir)
     rows = status_mod.point_states(sweep_dir, manifest)
-    todo = [r["index"] for r in rows if r["state"] in ("pending", "failed")]
+    todo = [r["index"] for r in rows if r["state"] in status_mod.TO_RUN]
     c = status_mod.counts(rows)
+    finished = f"{c['done']} done" + (f", {c['diverged']} diverged" if c["diverged"] else "")
     out.print(
-        f"sweep {sw.name}: {len(rows)} points ({c['done']} done, {c['running'] + c['queued']} "
+        f"sweep {sw.name}: {len(rows)} points ({finished}, {c['running'] + c['queued']} "
         f"running or queued, {len(todo)} to run) in {sweep_dir}"
     )
     if backend == "local":
@@ -118,8 +138,8 @@ def _local(sweep_dir, manifest, todo, *, jobs, dry_run, quiet) -> None:
     if dry_run or not todo:
         out.print("dry run: nothing started" if dry_run else "nothing to run")
         return
-    _, failed = run_local(sweep_dir, manifest, todo, jobs=jobs, quiet=quiet)
-    _finish(sweep_dir, manifest, todo, failed)
+    results, signum = run_local(sweep_dir, manifest, todo, jobs=jobs, quiet=quiet)
+    _finish(sweep_dir, manifest, todo, results, signum)
 
 
 def _slurm(sweep_dir, manifest, todo, options, *, wait, dry_run, quiet) -> None:
@@ -141,22 +161,47 @@ def _slurm(sweep_dir, manifest, todo, options, *, wait, dry_run, quiet) -> None:
     from wi.sweep.status import point_states
 
     states = {r["index"]: r["state"] for r in point_states(sweep_dir, manifest)}
-    _finish(sweep_dir, manifest, todo, [i for i in todo if states[i] != "done"])
+    results: dict[str, list[int]] = {"done": [], "diverged": [], "failed": [], "interrupted": []}
+    for i in todo:
+        state = states[i] if states[i] in ("done", "diverged", "interrupted") else "failed"
+        results[state].append(i)
+    _finish(sweep_dir, manifest, todo, results, None)
 
 
-def _finish(sweep_dir, manifest, todo, failed) -> None:
-    """Print the outcome; failures: their log tails, and exit 100 + their number (<= 125)."""
+def _finish(sweep_dir, manifest, todo, results: dict[str, list[int]], signum) -> None:
+    """Print the outcome and exit with the code the module docstring documents."""
+    import signal
+
     from wi.sweep import status as status_mod
 
-    if not failed:
-        out.print(f"all {len(todo)} points finished; collect with: wi collect {sweep_dir}")
-        return
-    rows = [r for r in status_mod.point_states(sweep_dir, manifest) if r["index"] in set(failed)]
-    for r in rows:
-        r["state"] = "failed"
-    status_mod.print_status(out, manifest, rows)
-    out.print(f"{len(failed)} of {len(todo)} points failed; re-run `wi sweep` to retry them")
-    raise typer.Exit(min(FAILED_EXIT_BASE + len(failed), MAX_EXIT))
+    failed, diverged = results["failed"], results["diverged"]
+    interrupted = results["interrupted"]
+    shown = set(failed) | set(diverged)
+    if shown:
+        rows = [r for r in status_mod.point_states(sweep_dir, manifest) if r["index"] in shown]
+        status_mod.print_status(out, manifest, rows)
+    if signum is not None:
+        not_started = len(todo) - sum(len(v) for v in results.values())
+        out.print(
+            f"interrupted by {signal.Signals(signum).name}: {len(results['done'])} points "
+            f"finished, {len(interrupted)} interrupted, {not_started} not started"
+            + (f", {len(failed)} failed" if failed else "")
+            + "; re-run `wi sweep` to run the rest"
+        )
+        raise typer.Exit(128 + signum)
+    if failed:
+        out.print(f"{len(failed)} of {len(todo)} points failed; re-run `wi sweep` to retry them")
+        raise typer.Exit(min(FAILED_EXIT_BASE + len(failed), MAX_EXIT))
+    if interrupted:  # stopped from outside (SLURM: scancel), not by a signal to us
+        out.print(f"{len(interrupted)} of {len(todo)} points were interrupted; re-run `wi sweep`")
+        raise typer.Exit(128 + signal.SIGTERM)
+    if diverged:
+        out.print(
+            f"{len(diverged)} of {len(todo)} points diverged (their run files are complete and "
+            f"collected); the others finished; collect with: wi collect {sweep_dir}"
+        )
+        raise typer.Exit(EXIT_DIVERGED)
+    out.print(f"all {len(todo)} points finished; collect with: wi collect {sweep_dir}")
 
 
 def sweep_task(
@@ -176,19 +221,30 @@ def collect(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="CSV (default: DIR/results.csv).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite an existing CSV.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
 ) -> None:
-    """One CSV row per point: grid parameters and final scores; prints means ± SD over seeds."""
+    """One CSV row per point: grid parameters, state and final scores; prints means ± SD over
+    seeds. Never overwrites an existing CSV without --force (the file is written atomically)."""
+    from wi.store import check_output
     from wi.sweep import collect as collect_mod
+    from wi.sweep import layout
 
+    layout.read_manifest(sweep_dir)  # a sweep directory, before anything is created
+    path = check_output(output or Path(sweep_dir) / "results.csv", force)
     manifest, rows, metric_cols = collect_mod.collect(sweep_dir)
-    path = collect_mod.write_csv(
-        output or Path(sweep_dir) / "results.csv", manifest, rows, metric_cols
-    )
-    n_done = sum(r["state"] == "done" for r in rows)
+    path = collect_mod.write_csv(path, manifest, rows, metric_cols, force=force)
+    n_done = sum(r["state"] in collect_mod.FINISHED for r in rows)
     groups = collect_mod.aggregate(manifest, rows, metric_cols)
     collect_mod.print_summary(out, manifest, groups, metric_cols)
-    out.print(f"wrote {path}: {len(rows)} points ({n_done} done), {len(metric_cols)} score columns")
+    n_div = sum(r["state"] == "diverged" for r in rows)
+    out.print(
+        f"wrote {path}: {len(rows)} points ({n_done} finished"
+        + (f", {n_div} of them diverged" if n_div else "")
+        + f"), {len(metric_cols)} score columns"
+    )
 
 
 def register(app: typer.Typer) -> None:

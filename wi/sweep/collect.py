@@ -5,10 +5,12 @@ per inference method ``<method>.<metric>`` = the LAST row of ``/inference/<metho
 <metric>`` (the score after all the data) and the method's scalar attributes
 ``<method>.time_to_r90_ms`` and ``<method>.runtime_s``; for autoencoder runs, the numeric
 attributes of ``/autoencoder`` and of ``/autoencoder/metrics`` (and its scalar datasets) as
-``autoencoder.<name>``. Points that are not done have empty metric cells.
+``autoencoder.<name>``. Every point has a row; ``state`` is one of done, diverged, running,
+queued, pending, interrupted, failed (see :mod:`wi.sweep.status`). Done and diverged points
+(both have a complete run file) carry their scores; the others have empty metric cells.
 
-The printed summary aggregates over the top-level ``seed``: mean and sample SD (n - 1) of the
-main scores for each combination of the other grid keys.
+The printed summary aggregates over the top-level ``seed``: :func:`mean_sd` of the main scores
+of the done and diverged points for each combination of the other grid keys.
 """
 
 from __future__ import annotations
@@ -30,6 +32,38 @@ from wi.sweep.spec import _fmt
 from wi.sweep.status import point_states
 
 HEADLINE = ("pearson_r", "sign_accuracy", "time_to_r90_ms")
+#: States whose run file is complete, so whose scores are collected.
+FINISHED = ("done", "diverged")
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``) of the finite ``values``.
+
+    The one implementation of "mean ± SD over seeds" (the ``wi collect`` summary and the sweep
+    figures). Non-finite values (a time to r >= 0.9 that was never reached, a diverged score)
+    are left out; count them with ``np.isfinite`` where it matters.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+        One score per seed (any unit; the results have the same unit).
+
+    Returns
+    -------
+    mean : float
+        NaN when no value is finite.
+    sd : float
+        NaN when fewer than two values are finite: one seed says nothing about the spread
+        across seeds, and 0 would claim a perfectly reproducible result (error bars of NaN
+        are not drawn; printed summaries show the mean alone).
+    """
+    x = np.asarray(values, dtype=float).reshape(-1)
+    x = x[np.isfinite(x)]
+    mean = float(x.mean()) if x.size else math.nan
+    sd = float(x.std(ddof=1)) if x.size > 1 else math.nan
+    return mean, sd
+
+
 METHOD_ATTRS = ("time_to_r90_ms", "runtime_s")
 
 
@@ -95,7 +129,7 @@ def collect(sweep_dir: Path) -> tuple[dict, list[dict], list[str]]:
     rows, metric_cols = [], set()
     for st in point_states(Path(sweep_dir), manifest):
         row = {"point": st["id"], "index": st["index"], **st["params"], "state": st["state"]}
-        if st["state"] == "done":
+        if st["state"] in FINISHED:
             scores = read_scores(st["dir"] / layout.OUTPUT)
             metric_cols.update(scores)
             row.update(scores)
@@ -103,13 +137,16 @@ def collect(sweep_dir: Path) -> tuple[dict, list[dict], list[str]]:
     return manifest, rows, sorted(metric_cols, key=_metric_order)
 
 
-def write_csv(path: Path, manifest: dict, rows: list[dict], metric_cols: list[str]) -> Path:
-    """Write the table (floats with full precision: ``repr``); returns ``path``."""
+def write_csv(
+    path: Path, manifest: dict, rows: list[dict], metric_cols: list[str], *, force: bool = False
+) -> Path:
+    """Write the table (floats with full precision: ``repr``) atomically; returns ``path``.
+    An existing ``path`` is replaced only with ``force``."""
     columns = ["point", "index", *manifest["grid"], "state", *metric_cols]
     text_rows = [[_cell(r.get(c)) for c in columns] for r in rows]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_path(path, overwrite=force) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         writer.writerows(text_rows)
@@ -127,8 +164,8 @@ def _cell(v) -> str:
 def aggregate(manifest: dict, rows: list[dict], metric_cols: list[str]) -> list[dict]:
     """Mean and sample SD over seeds for each combination of the other grid keys.
 
-    Returns dicts with the group's parameters, ``n_done``/``n`` and ``{col: (mean, sd, k)}``
-    where k counts the finite values (SD is NaN when k < 2; mean NaN when k = 0).
+    Returns dicts with the group's parameters, ``n_done``/``n`` (``n_done``: done or diverged)
+    and ``{col: (mean, sd, k)}`` from :func:`mean_sd`, where k counts the finite values.
     """
     keys = [k for k in manifest["grid"] if k != "seed"]
     groups: dict[tuple, list[dict]] = {}
@@ -136,15 +173,12 @@ def aggregate(manifest: dict, rows: list[dict], metric_cols: list[str]) -> list[
         groups.setdefault(tuple(_fmt(r[k]) for k in keys), []).append(r)
     out = []
     for members in groups.values():
-        done = [m for m in members if m["state"] == "done"]
+        done = [m for m in members if m["state"] in FINISHED]
         entry = {k: members[0][k] for k in keys}
         entry["n"], entry["n_done"] = len(members), len(done)
         for col in metric_cols:
             values = np.array([m[col] for m in done if col in m], float)
-            finite = values[np.isfinite(values)]
-            mean = float(finite.mean()) if finite.size else math.nan
-            sd = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-            entry[col] = (mean, sd, int(finite.size))
+            entry[col] = (*mean_sd(values), int(np.isfinite(values).sum()))
         out.append(entry)
     return out
 

@@ -16,7 +16,14 @@ from typing import Any
 
 from wi import __version__
 from wi.errors import UserError
-from wi.store import is_complete, now_utc  # noqa: F401 (is_complete: layout.is_complete)
+from wi.store import (  # noqa: F401 (the run-file states, re-exported for the sweep modules)
+    COMPLETE,
+    INCOMPLETE,
+    UNREADABLE,
+    completion_state,
+    is_complete,
+    now_utc,
+)
 
 SCHEMA = "wi-sweep"
 SCHEMA_VERSION = 1
@@ -120,19 +127,68 @@ def read_manifest(sweep_dir: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- status files
+STATUS = "status.json"
+PREVIOUS = "status.prev.json"
+
+
 def read_status(pdir: Path) -> dict:
     try:
-        data = json.loads((Path(pdir) / "status.json").read_text())
+        data = json.loads((Path(pdir) / STATUS).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def write_status(pdir: Path, state: str, **info: Any) -> dict:
-    """Record a point's state (queued, running, done, failed) with who/where/when."""
+def _status_text(state: str, info: dict) -> tuple[dict, str]:
     data = {"state": state, "host": socket.gethostname(), "time_utc": now_utc(), **info}
-    write_text_atomic(Path(pdir) / "status.json", json.dumps(data, indent=1, default=str) + "\n")
+    return data, json.dumps(data, indent=1, default=str) + "\n"
+
+
+def write_status(pdir: Path, state: str, **info: Any) -> dict:
+    """Record a point's state (running, done, diverged, failed, interrupted) with who/where/when
+    (atomically: temporary file + rename)."""
+    data, text = _status_text(state, info)
+    write_text_atomic(Path(pdir) / STATUS, text)
     return data
+
+
+def create_status(pdir: Path, state: str, **info: Any) -> bool:
+    """Write the status only where none exists yet; False (and nothing written) otherwise.
+
+    Atomic and never clobbering: the full text goes to a temporary file that is then hard-linked
+    to ``status.json`` (``link`` fails when the name exists, so a status a task wrote meanwhile
+    always wins).
+    """
+    _, text = _status_text(state, info)
+    target = Path(pdir) / STATUS
+    fd, tmp = tempfile.mkstemp(prefix=f".{STATUS}.", suffix=".tmp", dir=pdir)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, _MODE)
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def retire_status(pdir: Path) -> None:
+    """Move a stale status (of a point about to be re-submitted) to ``status.prev.json``."""
+    try:
+        os.replace(Path(pdir) / STATUS, Path(pdir) / PREVIOUS)
+    except FileNotFoundError:
+        pass
+
+
+def restore_status(pdir: Path) -> None:
+    """Undo :func:`retire_status` where no new status was written since."""
+    try:
+        os.link(Path(pdir) / PREVIOUS, Path(pdir) / STATUS)
+    except (FileNotFoundError, FileExistsError):
+        return
+    Path(pdir, PREVIOUS).unlink(missing_ok=True)
 
 
 def log_tail(pdir: Path, lines: int = 12) -> list[str]:

@@ -21,6 +21,7 @@ from wi.sweep.local import task_command
 from wi.sweep.spec import SlurmOptions
 
 _QUEUE_GONE = ("Invalid job id", "invalid job id")
+_ENDED = ("done", "diverged", "failed", "interrupted")
 
 
 def array_spec(indices: list[int], max_parallel: int | None = None) -> str:
@@ -93,17 +94,27 @@ def require(exe: str) -> str:
 
 
 def submit(script: Path, sweep_dir: Path, manifest: dict, indices: list[int]) -> str:
-    """``sbatch --parsable SCRIPT``; marks the points queued; returns the job id."""
+    """``sbatch --parsable SCRIPT``; marks the points queued; returns the job id.
+
+    ``queued`` is written only where no status exists: the points' old statuses (failed,
+    interrupted: none of them has a live task) are moved to ``status.prev.json`` first, and
+    after sbatch returns, a task that already started (or finished) keeps what it wrote
+    (:func:`wi.sweep.layout.create_status` never overwrites).
+    """
+    pdirs = {i: layout.point_dir(sweep_dir, manifest["points"][i]["id"]) for i in indices}
+    for pdir in pdirs.values():
+        layout.retire_status(pdir)
     proc = subprocess.run(
         [require("sbatch"), "--parsable", str(script)], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         message = proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}"
+        for pdir in pdirs.values():  # nothing was submitted: the old statuses stand
+            layout.restore_status(pdir)
         raise UserError(f"sbatch failed: {message.splitlines()[-1]}", file=script)
     job = proc.stdout.strip().split(";")[0]
-    for i in indices:
-        pdir = layout.point_dir(sweep_dir, manifest["points"][i]["id"])
-        layout.write_status(pdir, "queued", index=i, slurm_job=job, slurm_task=str(i))
+    for i, pdir in pdirs.items():
+        layout.create_status(pdir, "queued", index=i, slurm_job=job, slurm_task=str(i))
     with open(Path(sweep_dir) / "slurm" / "jobs.txt", "a") as fh:
         fh.write(f"{job} {array_spec(indices)}\n")
     return job
@@ -143,7 +154,7 @@ def wait(job: str, sweep_dir: Path, manifest: dict, indices: list[int], *, quiet
     with progress(f"slurm job {job}", len(indices), quiet=quiet, unit="") as bar:
         while True:
             tasks = queue({job})
-            finished = sum(layout.read_status(p).get("state") in ("done", "failed") for p in pdirs)
+            finished = sum(layout.read_status(p).get("state") in _ENDED for p in pdirs)
             bar.advance(finished - shown)
             shown = finished
             if tasks is None:

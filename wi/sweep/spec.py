@@ -11,18 +11,22 @@ grid:                          # cartesian product, first key varies slowest
 slurm: {time: "01:00:00", cpus_per_task: 1, mem: 2G, max_parallel: 20}
 ```
 
-Every point's config is validated with :func:`wi.config.validate` before anything runs; a point
-id is readable (the grid values) plus a hash of the point's raw config, so ids do not depend on
+The file is read with the project's one YAML loader (:func:`wi.config.yaml_load`: ``1e-4`` is
+a float, a key given twice is an error naming it and its line). A grid with more than
+``max_points`` points (default :data:`MAX_POINTS`, ``wi sweep --max-points``) is refused before
+it is expanded. Every point's config is validated with :func:`wi.config.validate` before
+anything runs; a point id is readable (the grid values) plus a hash of the point's raw config, so ids do not depend on
 the order of the grid and a changed base, ``set`` or grid value gives a new id (stale results
 are never reused).
 """
 
 from __future__ import annotations
 
-import difflib
+import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -33,8 +37,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wi import config as config_mod
-from wi.errors import UserError
+from wi.errors import UserError, did_you_mean
 
+#: The largest grid ``wi sweep`` expands unless ``--max-points`` allows more.
+MAX_POINTS = 10_000
 COMMANDS = ("run", "simulate", "autoencoder")
 EXPERIMENTS = ("single", "tuning", "tilt")
 
@@ -87,15 +93,21 @@ class Sweep:
     resolved: list[str]  # resolved config YAML per point
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read, expand and validate a sweep file (every point through ``wi.config.validate``)."""
+def load_sweep(path: str | Path, *, max_points: int = MAX_POINTS) -> Sweep:
+    """Read, expand and validate a sweep file (every point through ``wi.config.validate``).
+
+    A grid of more than ``max_points`` points is a UserError, raised before it is expanded.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError("no such file" if not path.exists() else "not a file", file=path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"YAML syntax error: {exc}".splitlines()[0], file=path) from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=path
+        ) from None
+    data = _parse(text, path)
     if not isinstance(data, dict):
         raise UserError("expected a mapping with at least `grid:`", file=path)
     for key in data:
@@ -107,6 +119,7 @@ def load_sweep(path: str | Path) -> Sweep:
     except ValidationError as exc:
         raise config_mod.user_error(exc, SweepSpec, path, {}) from None
     _check_grid(spec, path)
+    _check_size(spec, path, max_points)
     if spec.experiment is not None and spec.command != "autoencoder":
         raise UserError("only with `command: autoencoder`", file=path, key="experiment")
     base_path, base_raw = None, {}
@@ -120,6 +133,37 @@ def load_sweep(path: str | Path) -> Sweep:
     resolved = [_validate_point(spec, p, path, base_path) for p in points]
     name = spec.name or path.stem
     return Sweep(path, spec, name, base_path, points, resolved)
+
+
+def _parse(text: str, path: Path):
+    """The YAML of the sweep file through the one loader; errors name the key and line."""
+    try:
+        return config_mod.yaml_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        key = getattr(exc, "key", None)
+        if key is not None:  # a key given twice
+            first = getattr(exc, "first_line", None)
+            where = f" (first at line {first})" if first else ""
+            raise UserError(
+                f"{line}duplicate key{where}; give each key once", file=path, key=str(key)
+            ) from None
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise UserError(f"{line}YAML syntax error: {problem}", file=path) from None
+
+
+def _check_size(spec: SweepSpec, path: Path, max_points: int) -> None:
+    """Refuse a grid of more than ``max_points`` points, from the list lengths alone."""
+    n = math.prod(len(v) for v in spec.grid.values())
+    if n > max_points:
+        sizes = " x ".join(str(len(v)) for v in spec.grid.values())
+        raise UserError(
+            f"{n:,} points ({sizes}) is more than the limit of {max_points:,}; split the sweep, "
+            "or allow it with --max-points N",
+            file=path,
+            key="grid",
+        )
 
 
 def _check_grid(spec: SweepSpec, path: Path) -> None:
@@ -148,7 +192,9 @@ def expand(spec: SweepSpec, base_raw: dict, source: Path | str | None = None) ->
     points, seen = [], {}
     for index, combo in enumerate(itertools.product(*(spec.grid[k] for k in keys))):
         params = dict(zip(keys, combo, strict=True))
-        raw = config_mod.apply_overrides(base_raw, {**spec.set, **params})
+        # deep copies: apply_overrides inserts mapping values as they are, and a later dotted
+        # key below them (a grid key under a `set:` section) must not write into the shared one
+        raw = config_mod.apply_overrides(base_raw, copy.deepcopy({**spec.set, **params}))
         pid = point_id(params, raw)
         if pid in seen:
             raise UserError(
@@ -202,22 +248,12 @@ def unknown_key(model: type[BaseModel], dotted: str) -> str | None:
             return None  # below a plain value (mapping, tuple): validate() judges it
         fields = current.model_fields
         if part not in fields:
-            near = nearest(part, list(fields))
-            hint = f" (did you mean {'.'.join([*parts[:i], near])!r}?)" if near else ""
             where = f" in section {'.'.join(parts[:i])!r}" if i else ""
-            return f"unknown key {part!r}{where}{hint}"
+            # a key missing its unit suffix (tau_fast -> tau_fast_ms) is the likeliest slip
+            options = [f for f in fields if f.startswith(part)] or list(fields)
+            return f"unknown key {part!r}{where}{did_you_mean(part, options)}"
         current = _submodel(fields[part].annotation)
     return None
-
-
-def nearest(word: str, options: list[str]) -> str | None:
-    """The most likely intended key: one that extends ``word`` (``tau_fast`` ->
-    ``tau_fast_ms``) or that ``word`` extends, else the closest spelling."""
-    extending = [o for o in options if o.startswith(word) or word.startswith(o)]
-    if extending:
-        return min(extending, key=lambda o: abs(len(o) - len(word)))
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return match[0] if match else None
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
@@ -226,9 +262,12 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 
 
 def _validate_point(spec: SweepSpec, point: Point, path: Path, base_path: Path | None) -> str:
-    """Validate one point; errors name the point and where the offending value came from."""
+    """Validate one point; errors name the point and where the offending value came from.
+
+    The memory check is left to the point's own command, on the machine that runs it (a
+    cluster node may have more memory than the login node that expands the sweep)."""
     try:
-        cfg = config_mod.validate(point.raw, base_path or path)
+        cfg = config_mod.validate(point.raw, base_path or path, check_resources=False)
     except UserError as exc:
         key = exc.key or ""
         label = f"point {point.index} ({_describe(point.params)})"

@@ -1,8 +1,11 @@
 """The state of each point of a sweep, from its run file, its status file and the SLURM queue.
 
 - ``done``: the run file is complete (whatever status.json says);
+- ``diverged``: the run file is complete and the point's command exited with
+  :data:`wi.errors.EXIT_DIVERGED` (an inference method diverged; its scores are in the file);
 - ``failed``: the task recorded a failure, or it is gone (process dead, SLURM task no longer
-  queued) without a complete run file;
+  queued) without a complete run file, or the run file cannot be read (it is left alone);
+- ``interrupted``: stopped by SIGINT, SIGTERM or SIGHUP; the next ``wi sweep`` runs it again;
 - ``running`` / ``queued``: recorded so, and the process is alive / the task still queued;
 - ``pending``: never started.
 """
@@ -19,7 +22,9 @@ from rich.table import Table
 
 from wi.sweep import layout, slurm
 
-STATES = ("done", "running", "queued", "pending", "failed")
+STATES = ("done", "diverged", "running", "queued", "pending", "interrupted", "failed")
+#: The states a new ``wi sweep`` (re-)runs.
+TO_RUN = ("pending", "interrupted", "failed")
 
 
 def point_states(sweep_dir: Path, manifest: dict) -> list[dict]:
@@ -52,13 +57,18 @@ def point_states(sweep_dir: Path, manifest: dict) -> list[dict]:
 
 
 def _state(pdir: Path, st: dict, tasks: dict | None) -> tuple[str, str]:
-    if layout.is_complete(pdir / layout.OUTPUT):
-        return "done", ""
+    complete, why = layout.completion_state(pdir / layout.OUTPUT)
     recorded = st.get("state")
-    if recorded in (None, "done"):  # "done" without a complete file: the file went away
-        return ("pending", "") if recorded is None else ("failed", "run file missing or incomplete")
-    if recorded == "failed":
-        return "failed", st.get("message", "")
+    if complete == layout.COMPLETE:
+        return ("diverged", st.get("message", "")) if recorded == "diverged" else ("done", "")
+    if complete == layout.UNREADABLE:
+        return "failed", f"{why}; left alone (it may hold a finished result)"
+    if recorded is None:
+        return "pending", ""
+    if recorded in ("done", "diverged"):  # without a complete file: the file went away
+        return "failed", "run file missing or incomplete"
+    if recorded in ("failed", "interrupted"):
+        return recorded, st.get("message", "")
     job = st.get("slurm_job")
     if job:
         if tasks is None:  # cannot ask the queue: trust the record
@@ -96,7 +106,14 @@ def print_status(console: Console, manifest: dict, rows: list[dict], *, tail: in
         table.add_column(k.rsplit(".", 1)[-1], justify="right")
     table.add_column("state")
     table.add_column("time [s]", justify="right")
-    colour = {"done": "green", "failed": "red", "running": "cyan", "queued": "yellow"}
+    colour = {
+        "done": "green",
+        "diverged": "magenta",
+        "failed": "red",
+        "interrupted": "yellow",
+        "running": "cyan",
+        "queued": "yellow",
+    }
     for r in rows:
         state = r["state"]
         style = colour.get(state)
@@ -105,15 +122,18 @@ def print_status(console: Console, manifest: dict, rows: list[dict], *, tail: in
             str(r["index"]),
             *(str(r["params"].get(k)) for k in keys),
             f"[{style}]{state}[/{style}]" if style else state,
-            "" if elapsed is None or state != "done" else f"{elapsed:.1f}",
+            "" if elapsed is None or state not in ("done", "diverged") else f"{elapsed:.1f}",
         )
     console.print(table)
     c = counts(rows)
     console.print(", ".join(f"{n} {s}" for s, n in c.items() if n) + f" of {len(rows)} points")
     for r in rows:
-        if r["state"] != "failed":
+        if r["state"] not in ("failed", "diverged"):
             continue
-        console.print(f"[red]failed[/red] point {r['index']} {r['id']}: {escape(r['message'])}")
+        style = colour[r["state"]]
+        console.print(
+            f"[{style}]{r['state']}[/{style}] point {r['index']} {r['id']}: {escape(r['message'])}"
+        )
         for line in layout.log_tail(r["dir"], tail):
             console.print(f"    {line}", markup=False, highlight=False)
         console.print(f"    (log: {r['dir'] / 'log.txt'})", markup=False)

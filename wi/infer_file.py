@@ -1,0 +1,274 @@
+"""``wi infer``: inference from a stored run file, adding the results in place or to a new file.
+
+The file and the request are checked before any work (external files:
+:meth:`wi.store.RunFile.validate_population`; the history size; only ``infer.*`` and
+``observation_noise.*`` may change), the
+data are replayed as chunks into the inference sessions, then the results are written:
+in place with :mod:`wi.store.update` (inode, mode and links kept; the file unchanged if anything
+fails), or into a copy (``-o``). One writer per file (:mod:`wi.store.lock`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from wi.errors import UserError
+from wi.pipeline import CHUNK_MS, METHODS, _check_names, _chunk_steps, _write_sessions
+from wi.progress import progress
+from wi.store import atomic_path, open_run
+from wi.store.lock import writer_lock
+from wi.store.update import add_groups, open_for_update, require_writable_file
+
+#: Config sections ``wi infer`` may change: the simulation is already in the file.
+INFER_SECTIONS = ("infer", "observation_noise")
+
+
+def _infer_config(run_file, path: Path, overrides: dict | None, infer_config: Path | None):
+    """The config inference runs with: the run's stored config, or for external data (no
+    config attribute) the paper defaults with the file's timestep and duration; then the
+    ``infer:`` section of ``--config`` and the ``--set`` overrides."""
+    from wi import config as config_mod
+
+    stored = run_file.attrs.get("config")
+    if stored:
+        try:
+            raw = config_mod.yaml_load(stored)
+        except Exception as exc:  # noqa: BLE001 (any parse failure is bad input)
+            raise UserError(
+                f"is not valid YAML: {str(exc).splitlines()[0]}", file=path, key="/ attrs config"
+            ) from None
+        if not isinstance(raw, dict):
+            raise UserError("is not a YAML mapping", file=path, key="/ attrs config")
+        raw, source = dict(raw), f"{path} (config attribute)"
+    else:
+        raw = {"kind": "lif_feedforward", "timestep_ms": run_file.timestep_ms}
+        raw["duration_ms"] = run_file.duration_ms
+        source = str(path)
+    for key in overrides or {}:
+        if key.split(".")[0] not in INFER_SECTIONS:
+            raise UserError(
+                "wi infer changes only infer.* and observation_noise.* (the simulation is "
+                "already in the file; change it with wi simulate or wi run)",
+                file="--set",
+                key=key,
+            )
+    if infer_config is not None:
+        section = config_mod.read_raw(infer_config)
+        if not any(key in section for key in INFER_SECTIONS):
+            section = {"infer": section}  # a file holding just the infer section
+        for key in section:
+            if key not in INFER_SECTIONS:
+                raise UserError(
+                    "wi infer --config takes only the sections infer and observation_noise "
+                    "(the simulation is already in the run file)",
+                    file=infer_config,
+                    key=str(key),
+                )
+        for key in INFER_SECTIONS:
+            if section.get(key) is not None:
+                raw[key] = {**(raw.get(key) or {}), **section[key]}
+        source = str(infer_config)
+    return config_mod.validate(raw, source, overrides), bool(stored)
+
+
+def infer(
+    path: Path,
+    *,
+    methods: list[str] | None,
+    overrides: dict | None = None,
+    infer_config: Path | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    chunk_ms: float = CHUNK_MS,
+    output: Path | None = None,
+) -> list[dict]:
+    """Add ``/inference/<method>`` results to an existing run file, in place, or with
+    ``output`` to a new run file (a copy of ``path`` plus the results; ``path`` is not touched).
+
+    In place, the file keeps its inode, mode and links, and holds what it held before if
+    inference fails or is interrupted (:mod:`wi.store.update`); one writer at a time
+    (:mod:`wi.store.lock`: a second ``wi infer`` waits). Without ``methods``: the methods of the
+    run's config (all four for external data) that fit the data in the file. ``force`` replaces
+    existing results (in place) or an existing ``output``.
+    """
+    _check_names(methods)
+    path = Path(path)
+    with open_run(path):  # is it a run file at all (before any lock file is made)?
+        pass
+    if output is None:
+        require_writable_file(path)
+    elif Path(output).exists() and os.path.samefile(output, path):
+        raise UserError("is the input file; leave -o out to add the results in place", file=output)
+    with writer_lock(Path(os.path.realpath(path)), wait=True):
+        if output is None:
+            sessions = _infer_sessions(
+                path, methods, overrides, infer_config, force, quiet, chunk_ms
+            )
+            try:
+                _require_space(sessions, path)
+                with open_for_update(path) as h5:
+                    return _add_results(sessions, h5, replace=force)
+            finally:
+                for session in sessions:
+                    session.release()
+        with writer_lock(output):
+            sessions = _infer_sessions(
+                path, methods, overrides, infer_config, True, quiet, chunk_ms
+            )
+            try:
+                _require_space(sessions, Path(output), extra=os.path.getsize(path))
+                with atomic_path(output, copy_from=path, overwrite=force) as tmp:
+                    with open_for_update(tmp) as h5:
+                        rows = _add_results(sessions, h5, replace=True)
+                return rows
+            finally:
+                for session in sessions:
+                    session.release()
+
+
+def _require_space(sessions, target: Path, extra: int = 0) -> None:
+    """Refuse to start writing results the disk cannot hold (HDF5 cannot recover a file whose
+    write failed half-way): an estimate of their size plus a margin must be free."""
+    import shutil
+
+    needed = extra + (1 << 20)
+    for s in sessions:
+        for h in getattr(s, "history", {}).values():
+            needed += int(getattr(h, "n", 0)) * s.n_post * s.n_pre * 8 * 5 // 4 + (64 << 10)
+    free = shutil.disk_usage(Path(os.path.realpath(target)).parent).free
+    if free < needed:
+        raise UserError(
+            f"the disk is full: {free / 1e6:.1f} MB free, the results need about "
+            f"{needed / 1e6:.1f} MB; nothing was written",
+            file=target,
+        )
+
+
+def _add_results(sessions, h5, *, replace: bool) -> list[dict]:
+    rows: list[dict] = []
+    names = [n for s in sessions for n in s.stored_names]
+
+    def write(container):
+        rows.extend(_write_sessions(sessions, container))
+
+    add_groups(h5, "inference", names, write, replace=replace)
+    return rows
+
+
+def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_ms):
+    """Check the file and the request, then feed the file's data to the inference sessions
+    (closed or not, not yet written)."""
+    import warnings
+
+    from wi.infer.driver import sessions_from_config
+
+    with open_run(path) as run_file:
+        cfg, has_config = _infer_config(run_file, path, overrides, infer_config)
+        if cfg.kind == "autoencoder":
+            raise UserError(
+                "an autoencoder run has no weights to infer", file=path, key="/ attrs kind"
+            )
+        for pop in ("input", "output"):
+            if f"populations/{pop}" not in run_file.h5:
+                raise UserError("population missing", file=path, key=f"/populations/{pop}")
+        n_pre, n_post = run_file.n_neurons("input"), run_file.n_neurons("output")
+        truth = _truth(run_file, path, n_pre, n_post)
+        _check_history_size(cfg, path, run_file.duration_ms, n_pre, n_post)
+        for pop in ("input", "output"):
+            run_file.validate_population(pop)  # before any work
+        if methods:
+            for m in methods:
+                why = _not_applicable(run_file, cfg, m)
+                if why:
+                    raise UserError(why, file=path, key=f"--method {m}")
+        else:
+            candidates = [m for m in METHODS if getattr(cfg.infer.methods, m) is not None]
+            candidates = candidates if has_config else list(METHODS)
+            methods = [m for m in candidates if _not_applicable(run_file, cfg, m) is None]
+            for m in (m for m in candidates if m not in methods and has_config):
+                warnings.warn(f"{m} skipped: {_not_applicable(run_file, cfg, m)}", stacklevel=2)
+            if not methods:
+                raise UserError("no inference method fits this file", file=path)
+        sessions = sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post)
+        try:
+            existing = [
+                n for s in sessions for n in s.stored_names if f"inference/{n}" in run_file.h5
+            ]
+            if existing and not force:
+                raise UserError(
+                    f"already holds results of {', '.join(existing)}; use --force to replace them",
+                    file=path,
+                    key=f"/inference/{existing[0]}",
+                )
+            need = sessions[0]  # every session needs the same data
+            with progress("infer", run_file.duration_ms / 1000.0, quiet=quiet) as bar:
+                for chunk in run_file.iter_chunks(
+                    tuple(need.populations),
+                    _chunk_steps(run_file.timestep_ms, chunk_ms),
+                    voltages=need.voltages,
+                    marks=need.marks,
+                ):
+                    for session in sessions:
+                        session.feed(chunk)
+                    bar.advance(chunk.n_steps * chunk.timestep_ms / 1000.0)
+        except BaseException:
+            for session in sessions:
+                session.release()
+            raise
+    return sessions
+
+
+MAX_CHECKS = 1_000_000  # history rows per method
+MAX_HISTORY_BYTES = 1 << 33  # 8 GiB per method
+
+
+def _check_history_size(cfg, path, duration_ms: float, n_pre: int, n_post: int) -> None:
+    """Refuse, before any work, a history that could not be stored (rows x weights)."""
+    n_checks = int(duration_ms // cfg.infer.check_interval_ms) + 2
+    size = n_checks * (min(n_pre, n_post) if cfg.kind == "wiener" else n_pre * n_post) * 8
+    if n_checks > MAX_CHECKS or size > MAX_HISTORY_BYTES:
+        raise UserError(
+            f"{n_checks:,} history rows ({size / 1e9:.3g} GB per method) for "
+            f"{duration_ms:g} ms of data: raise it (at most {MAX_CHECKS:,} rows, "
+            f"{MAX_HISTORY_BYTES / 1e9:.3g} GB)",
+            file=path,
+            key="infer.check_interval_ms",
+        )
+
+
+def _truth(run_file, path, n_pre: int, n_post: int):
+    """The true input -> output weights of the file (None if absent), checked."""
+    key = "network/input_output/weights"
+    if key not in run_file.h5:
+        return None
+    ds = run_file.h5[key]
+    if ds.dtype.kind not in "fiu" or ds.shape != (n_post, n_pre):
+        raise UserError(
+            f"must be numbers of shape (n_output, n_input) = {(n_post, n_pre)}, got {ds.dtype} "
+            f"{ds.shape}",
+            file=path,
+            key=f"/{key}",
+        )
+    w = ds[()].astype(np.float64)
+    if not np.isfinite(w).all():
+        post, pre = np.argwhere(~np.isfinite(w))[0]
+        raise UserError(f"not finite at [{post}, {pre}]", file=path, key=f"/{key}")
+    return w
+
+
+def _not_applicable(run_file, cfg, method: str) -> str | None:
+    """Why ``method`` cannot run on this file, or None."""
+    if method == "rdd" and not run_file.has_voltages("input", ("voltage", "voltage_free")):
+        return (
+            "RDD needs the input layer's membrane (/populations/input/voltage and voltage_free): "
+            "simulate with record.voltages: true (--set record.voltages=true), or use `wi run`"
+        )
+    if method == "bayes":
+        if cfg.kind != "wiener" and run_file.attrs.get("config"):
+            return f"the Bayesian hitting-time estimator needs a wiener run, this is {cfg.kind}"
+        if "populations/input/target_voltage" not in run_file.h5:
+            return "the Bayesian estimator needs /populations/input/target_voltage (a wiener run)"
+    return None
