@@ -1,4 +1,4 @@
-"""Benchmark of the adaptive spiking autoencoder (issue 4).
+"""Benchmark of the adaptive spiking autoencoder.
 
 Each case runs ``wi.autoencoder.experiments.run`` in a fresh subprocess (after a warm-up
 process that fills the numba cache), and reports the wall time of the whole ``run()`` call,
@@ -6,7 +6,7 @@ the time per simulated step, and the subprocess's peak RSS. The baseline is a pl
 per-step loop of the same equations (precomputed g Omega, vectorised over neurons) measured on
 a short run in this process; the ratio is baseline time per step / kernel time per step.
 
-Targets (issue 4): single run at dt 0.01 ms (350 000 steps, 200 neurons) <= 3 s; the
+Targets: single run at dt 0.01 ms (350 000 steps, 200 neurons) <= 3 s; the
 18-orientation tuning experiment <= 20 s; scaling to 2000 neurons reported.
 """
 

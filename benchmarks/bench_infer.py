@@ -1,4 +1,4 @@
-"""Benchmark of inference (issue 3): STDWI, Akrout and RDD streamed over the paper protocol.
+"""Benchmark of inference: STDWI, Akrout and RDD streamed over the paper protocol.
 
 Cases, each in a fresh subprocess so that peak RSS (``ru_maxrss``) is per run, after a warm-up
 process that fills the numba cache; durations 400 s and 4000 s (quick: 40 s):
@@ -10,7 +10,7 @@ process that fills the numba cache; durations 400 s and 4000 s (quick: 40 s):
 - ``wi run``: ``wi.pipeline.run`` (simulate + RunWriter + inference + results in HDF5), when
   the pipeline exists.
 
-Targets (issue 3, this 2-core machine): ``wi run`` with all three methods at 400 s in <= 10 s
+Targets (this 2-core machine): ``wi run`` with all three methods at 400 s in <= 10 s
 and <= 1 GB; 4000 s in <= 60 s and <= 1 GB. The original code needed STDWI 42 s, RDD 18 s,
 Akrout 6 s of CPU per 400 s, with memory growing 6-13 MB per simulated second.
 """

@@ -1,4 +1,4 @@
-"""Benchmark of ``wi simulate`` on the paper protocol (issue 2).
+"""Benchmark of ``wi simulate`` on the paper protocol.
 
 Cases, each in a fresh subprocess so that peak RSS (``ru_maxrss``) is per run, after a warm-up
 process that fills the numba cache:
@@ -13,7 +13,7 @@ process that fills the numba cache:
 
 A last ``wi`` row runs the protocol alone (no HDF5) to show the simulation/storage split.
 Ratios are simulated seconds per wall second of ``wi simulate`` (longest run) over the
-baseline's. Targets (issue 2):
+baseline's. Targets:
 4000 s in <= 20 s wall and <= 300 MB peak RSS; >= 50x the numpy loop; at least Brian2
 standalone's main-loop speed.
 """
@@ -24,6 +24,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 WORKER_WI = r"""
 import json, pathlib, resource, sys, time
@@ -134,8 +135,10 @@ print(json.dumps({"wall_s": wall, "loop_s": loop, "rss_mb": rss,
 """
 
 
-def _worker(code: str, *args: str, timeout: float | None = None) -> dict:
-    cmd = [sys.executable, "-c", code, *args]
+def _worker(
+    code: str, *args: str, timeout: float | None = None, python: str = sys.executable
+) -> dict:
+    cmd = [python, "-c", code, *args]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
@@ -148,15 +151,27 @@ def _wi(duration_s: float, mode: str = "pipeline") -> dict:
         return _worker(WORKER_WI, json.dumps(raw), f"{d}/run.h5", mode)
 
 
+def _brian2_python() -> str | None:
+    """The interpreter that has Brian2: this one, else the oracle venv's (``make venv-oracle``;
+    Brian2 lives there so that the main venv keeps the numpy users install)."""
+    oracle = Path(__file__).resolve().parent.parent / ".venv-oracle" / "bin" / "python"
+    for python in (sys.executable, str(oracle)):
+        if (
+            Path(python).exists()
+            and subprocess.run([python, "-c", "import brian2"], capture_output=True).returncode == 0
+        ):
+            return python
+    return None
+
+
 def _brian2(duration_s: float) -> tuple[str, dict] | None:
-    try:
-        import brian2  # noqa: F401
-    except ImportError:
+    python = _brian2_python()
+    if python is None:
         return None
     for target, seconds in (("cpp_standalone", duration_s), ("cython", 10.0), ("numpy", 2.0)):
         try:
             return target, {
-                **_worker(WORKER_BRIAN2, str(seconds * 1000), target, timeout=900),
+                **_worker(WORKER_BRIAN2, str(seconds * 1000), target, timeout=900, python=python),
                 "sim_s": seconds,
             }
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -190,7 +205,9 @@ def main(quick: bool = False) -> None:
     print(f"ratio wi / numpy loop: {wi_speed / np_speed:.0f}x (target >= 50x)")
     b = _brian2(10.0 if quick else 100.0)
     if b is None:
-        print("brian2: not installed or no target worked; no Brian2 ratio")
+        print(
+            "brian2: not in this venv nor in .venv-oracle (make venv-oracle), or no target worked; no Brian2 ratio"
+        )
         return
     target, r = b
     total_speed = r["sim_s"] / r["wall_s"]

@@ -611,14 +611,15 @@ def main(argv: list[str] | None = None) -> int:
         lock = make_scratch()  # noqa: F841 (held until exit)
         workers = [Worker(0, files)]
         tree0 = workers[0].tree
+    total_candidates = 0
     for rel in modules:
         found = enumerate_mutants(tree0, rel)
+        total_candidates += len(found)
         if args.max_per_module and len(found) > args.max_per_module:
             found = sorted(
                 random.Random(f"{args.seed}:{rel}").sample(found, args.max_per_module), key=_order
             )
         mutants.extend(found)
-    total_candidates = len(mutants)
     if args.max_mutants and len(mutants) > args.max_mutants:
         mutants = sorted(random.Random(args.seed).sample(mutants, args.max_mutants), key=_order)
     if args.list:

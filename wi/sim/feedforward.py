@@ -4,10 +4,11 @@ Per step t (dt = timestep_ms), with the PSP recursion of :mod:`wi.sim.synapse`
 (:func:`~wi.sim.synapse.psp_decay`, :func:`~wi.sim.synapse.psp_jump`) and the LIF step of
 :mod:`wi.sim.neuron` (:func:`~wi.sim.neuron.lif_step`; same neuron params in both layers):
 
-1. input layer: ``I_in[t-1] = stim_scale * x_stim[t-1]`` (one-to-one), Euler step, threshold;
-2. output layer: ``I_out[t-1] = W x_in[t-1]``, Euler step, threshold;
-3. PSP states to step t: decay, then jumps for the stimulus spikes at t (input-layer states)
-   and for the input spikes at t found in 1 (output-layer states).
+1. input layer: Euler step with ``I_in[t-1] = stim_scale * x_stim[t-1]`` (one-to-one), its
+   PSP states decay to step t, threshold and reset;
+2. output layer: the same with ``I_out[t-1] = W x_in[t-1]``;
+3. PSP jumps for the stimulus spikes at t (input-layer states) and for the input spikes at t
+   found in 1 (output-layer states).
 
 ``I_out`` is carried as two exponential states per OUTPUT neuron that jump by
 ``W[:, j] / (tau_slow - tau_fast)`` at each spike of input j: O(n_out) per input spike and
@@ -18,7 +19,8 @@ References
 ----------
 Ahmad, N., Ambrogioni, L. & van Gerven, M. A. J. (2021). Overcoming the weight transport
 problem via spike-timing-dependent weight inference. Neurons, Behavior, Data analysis, and
-Theory 5(3). https://doi.org/10.51628/001c.27423
+Theory 5(3). https://doi.org/10.51628/001c.27423 (arXiv:2003.03988). The protocol and its
+equations are described in docs/science-inference.md.
 """
 
 from __future__ import annotations
