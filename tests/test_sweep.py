@@ -154,7 +154,8 @@ def test_invalid_base_config_names_the_point(tmp_path):
     code, _, err = wi("sweep", path, "--dry-run", "--out", tmp_path / "s")
     line = one_error_line(err)
     assert (
-        code == 2 and "base.yaml: neuron: point 0 (seed=1): reset must be below threshold" in line
+        code == 2
+        and "base.yaml: neuron.reset: point 0 (seed=1): must be smaller than threshold" in line
     )
 
 

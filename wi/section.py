@@ -57,6 +57,22 @@ class Section(BaseModel):
         return value
 
 
+def ordered(low: str, high: str):
+    """A model validator for a :class:`Section`: field ``low`` must be smaller than ``high``.
+
+    Use as a class attribute, ``_check = ordered("tau_fast_ms", "tau_slow_ms")``; the error
+    names ``low`` as the key.
+    """
+
+    def check(self):
+        if getattr(self, low) >= getattr(self, high):
+            raise ValueError(f"{low}: must be smaller than {high}")
+        return self
+
+    check.__name__ = f"_{low}_below_{high}"
+    return model_validator(mode="after")(check)
+
+
 class RunBase(Section):
     """Top-level keys shared by every kind."""
 

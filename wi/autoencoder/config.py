@@ -188,28 +188,31 @@ class AutoencoderRecord(Section):
     summary_window_ms: FiniteFloat = Field(500.0, gt=0)
 
 
-class Tuning(Section):
-    """Tuning curves before (fresh network) and after an adaptor whose final state is carried
-    into each test; test orientations ``180 k / n_test_orientations`` deg."""
+class _AdaptorTest(Section):
+    """An adaptor stimulus (orientation, magnitude C, duration) followed by test stimuli."""
 
     adaptor_orientation_deg: FiniteFloat = 90.0
     adaptor_magnitude: FiniteFloat = Field(50.0, ge=0)
     adaptor_ms: FiniteFloat = Field(1500.0, gt=0)
     test_magnitude: FiniteFloat = Field(50.0, ge=0)
     test_ms: FiniteFloat = Field(250.0, gt=0)
+
+
+class Tuning(_AdaptorTest):
+    """Tuning curves before (fresh network) and after an adaptor whose final state is carried
+    into each test; test orientations ``180 k / n_test_orientations`` deg."""
+
     n_test_orientations: int = Field(18, ge=1)
 
 
-class Tilt(Section):
+class Tilt(_AdaptorTest):
     """Tilt aftereffect (paper Fig 8d): offsets (test - adaptor) ``-90 + 180 (k+1) / n_offsets``
     deg; bias = decoded test orientation after minus before, positive = away from the adaptor.
     The network's own eta is used (configs/autoencoder_tilt.yaml sets 0 as in the paper)."""
 
-    adaptor_orientation_deg: FiniteFloat = 90.0
     adaptor_magnitude: FiniteFloat = Field(25.0, ge=0)
     adaptor_ms: FiniteFloat = Field(2000.0, gt=0)
     test_magnitude: FiniteFloat = Field(5.0, ge=0)
-    test_ms: FiniteFloat = Field(250.0, gt=0)
     n_offsets: int = Field(36, ge=1)
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from wi.section import Section
+from wi.section import Section, ordered
 
 #: ``akrout.stimulus_ms`` for kinds without a stimulation period (wiener, external data).
 DEFAULT_STIMULUS_MS = 100.0
@@ -26,11 +26,7 @@ class STDWIParams(Section):
     decay: float = Field(0.1, ge=0)
     trace: Literal["all_to_all", "nearest"] = "all_to_all"
 
-    @model_validator(mode="after")
-    def _fast_below_slow(self):
-        if self.tau_fast_ms >= self.tau_slow_ms:
-            raise ValueError("tau_fast_ms must be smaller than tau_slow_ms")
-        return self
+    _fast_below_slow = ordered("tau_fast_ms", "tau_slow_ms")
 
 
 class AkroutParams(Section):

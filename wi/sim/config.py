@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from wi.infer.params import DEFAULT_STIMULUS_MS, InferConfig
 from wi.memory import disk_warning
-from wi.section import RunBase, Section
+from wi.section import RunBase, Section, ordered
 
 _CHUNK_MS = 1000.0  # simulated ms per streamed chunk (wi.pipeline.CHUNK_MS)
 _F8 = 8  # bytes per float64
@@ -79,11 +79,7 @@ class LIFNeuron(Section):
     drift: float = 0.0
     coupling: float = Field(1.0, ge=0)
 
-    @model_validator(mode="after")
-    def _reset_below_threshold(self):
-        if self.reset >= self.threshold:
-            raise ValueError("reset must be below threshold")
-        return self
+    _reset_below_threshold = ordered("reset", "threshold")
 
 
 class Synapse(Section):
@@ -92,11 +88,7 @@ class Synapse(Section):
     tau_slow_ms: float = Field(10.0, gt=0)
     tau_fast_ms: float = Field(3.0, gt=0)
 
-    @model_validator(mode="after")
-    def _fast_below_slow(self):
-        if self.tau_fast_ms >= self.tau_slow_ms:
-            raise ValueError("tau_fast_ms must be smaller than tau_slow_ms")
-        return self
+    _fast_below_slow = ordered("tau_fast_ms", "tau_slow_ms")
 
 
 class Weights(Section):
@@ -282,11 +274,7 @@ class WienerNeuron(Section):
     threshold: float = 1.0
     reset: float = 0.0
 
-    @model_validator(mode="after")
-    def _reset_below_threshold(self):
-        if self.reset >= self.threshold:
-            raise ValueError("reset must be below threshold")
-        return self
+    _reset_below_threshold = ordered("reset", "threshold")
 
 
 class WienerConfig(_WithInfer):
