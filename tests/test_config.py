@@ -80,7 +80,11 @@ def test_set_values_are_yaml_scalars():
             "1",
         ),
         ({"kind": "lif_feedforward", "network": {"n_input": 0}}, "network.n_input", "1"),
-        ({"kind": "lif_feedforward", "synapse": {"tau_fast_ms": 12}}, "synapse.tau_fast_ms", "must be smaller than tau_slow_ms"),
+        (
+            {"kind": "lif_feedforward", "synapse": {"tau_fast_ms": 12}},
+            "synapse.tau_fast_ms",
+            "must be smaller than tau_slow_ms",
+        ),
         ({"kind": "wiener", "network": {"n_pairs": 0}}, "network.n_pairs", "1"),
     ],
 )
