@@ -3,8 +3,9 @@
 Every mutant is one small edit of one source line (``a + b`` -> ``a - b``, ``<`` -> ``<=``,
 ``1.0`` -> ``2.0``, ``for x in xs`` -> ``for x in []``, ...). A mutant is *killed* when the tests
 that exercise its module fail, *survived* when they pass (a test is missing, or the mutant is
-equivalent to the original), *timeout* when they run past the limit (usually an endless loop:
-counted as detected).
+equivalent to the original), *timeout* when they use more than 3x the CPU time of the unmutated
+run (an endless loop: counted as detected). Score = (killed + timeout) / (killed + timeout +
+survived).
 
 Why not ``mutmut run`` or ``cosmic-ray exec``: mutmut 3 rewrites every function into a trampoline
 and skips decorated functions, which excludes every ``@njit`` kernel; cosmic-ray runs one test
@@ -19,19 +20,28 @@ numba code needs:
 * numba's on-disk cache does not notice when a kernel's *callee* changes in another file, so
   each mutant runs with a fresh copy of a warm cache from which the mutated module and every
   module importing it (transitively) are removed: the mutated kernels are always recompiled,
-  everything else loads from the cache.
+  everything else loads from the cache;
+* tests run with ``NUMBA_BOUNDSCHECK=1``: an off-by-one index past an array's end raises
+  instead of reading whatever lies there (such mutants survived without it);
+* before a module's mutants, its selected tests must pass unmutated, and must fail when the
+  module raises at import (a canary: proves the copy is what the tests import);
+* the timeout is a CPU-time limit (RLIMIT_CPU), so a busy machine does not turn slow mutants
+  into timeouts.
 
 Usage (``make mutants MUTANTS_ARGS="..."``)::
 
     python scripts/mutants.py                                  # everything, 1 worker
     python scripts/mutants.py wi/sim/synapse.py --jobs 2
     python scripts/mutants.py wi/infer --max-mutants 100 --seed 1
+    python scripts/mutants.py --max-per-module 10 --seed 1      # a quick sample of every module
     python scripts/mutants.py --list wi/infer/metrics.py       # print the mutants, run nothing
 
 The summary table goes to stdout; the full results (every mutant, its outcome, the surviving
 diffs) to ``.mutants/report.txt``. Documented equivalent mutants (``scripts/mutants_equivalent.txt``)
 are reported as ``equivalent`` rather than ``survived``. Exit status: 0 when no mutant survived,
-1 when some did, 2 on bad arguments or when a module's tests fail before any mutation.
+1 when some did, 2 on bad arguments or when a module's tests fail before any mutation, 130 when
+interrupted (Ctrl-C, SIGTERM: the running tests are killed, the mutants run so far reported).
+Mutants on a line holding ``# pragma: no mutate`` are not generated.
 """
 
 from __future__ import annotations
@@ -235,6 +245,18 @@ def _in_annotation(node) -> bool:
     return False
 
 
+def _param_marker(node) -> bool:
+    """The bare `*` (keyword-only) or `/` (positional-only) of a parameter list, which
+    cosmic-ray takes for a binary operator: `*,` -> `/,` is a signature edit, not arithmetic."""
+    parent = node.parent
+    return (
+        getattr(node, "type", "") == "operator"
+        and node.value in ("*", "/")
+        and parent is not None
+        and parent.type in ("parameters", "param", "typedargslist", "varargslist", "lambdef")
+    )
+
+
 def _in_decorator(node) -> bool:
     """True inside a decorator: `@njit(cache=True)` -> `cache=False` only stops caching."""
     parent = node.parent
@@ -273,7 +295,12 @@ def enumerate_mutants(tree: Path, rel: str) -> list[Mutant]:
                 if name == "core/NumberReplacer" and index != 0:
                     continue
                 line = node.start_pos[0]
-                if line in no_mutate or _in_annotation(node) or _in_decorator(node):
+                if (
+                    line in no_mutate
+                    or _in_annotation(node)
+                    or _in_decorator(node)
+                    or _param_marker(node)
+                ):
                     continue
                 mutated = mutate_code(source, operator, this)
                 if mutated is None or mutated == source:

@@ -1,5 +1,6 @@
 """Config models: defaults, the public key names, overrides, and readable errors."""
 
+import numpy as np
 import pytest
 import yaml
 
@@ -204,3 +205,147 @@ def test_apply_overrides_shares_no_mutable_value_with_its_inputs():
     assert first["infer"]["methods"]["akrout"]["decay"] == 0.1
     assert second["infer"]["methods"]["akrout"]["decay"] == 0.5
     assert section == {"methods": {"akrout": {}}}
+
+
+# ----------------------------------------------------------------------------- paper defaults
+# Ahmad, Ambrogioni & van Gerven (2021), written here as literals (not read from the code)
+PAPER_STDWI = {"learning_rate": 1e-4, "a_fast": 1.0, "tau_fast_ms": 20.0, "tau_slow_ms": 200.0,
+               "decay": 0.1, "trace": "all_to_all"}  # fmt: skip
+PAPER_AKROUT = {"learning_rate": 1e-4, "stimulus_ms": 100.0, "batch_stimuli": 100, "decay": 0.2,
+                "momentum": 0.0, "lr_schedule": "constant", "clip": None}  # fmt: skip
+PAPER_RDD = {"learning_rate": 1e-4, "init": "paper", "alpha": 0.025, "window_ms": 35.0,
+             "max_u": 10.0}  # fmt: skip
+NO_NOISE = {"drop_prob": 0.0, "add_fraction": 0.0, "jitter_ms": 0.0, "compare_clean": False}
+
+
+def test_inference_defaults_are_the_papers():
+    c = config.validate({"kind": "lif_feedforward"})
+    m = c.infer.methods
+    assert m.stdwi.model_dump() == PAPER_STDWI
+    assert m.akrout.model_dump() == PAPER_AKROUT
+    assert m.rdd.model_dump() == PAPER_RDD
+    assert c.infer.check_interval_ms == 1000.0
+    assert (c.infer.initial_guess.scale, c.infer.initial_guess.seed) == (0.001, 42)
+    assert c.observation_noise.model_dump() == NO_NOISE and not c.observation_noise.active
+    assert c.record.voltages is False
+
+
+def test_wiener_defaults_are_the_papers():
+    c = config.validate({"kind": "wiener"})
+    assert (c.network.n_pairs, c.network.weight_max, c.input.rate_hz) == (501, 0.1, 10.0)
+    n = c.neuron
+    assert (n.drift_per_ms, n.diffusion_per_ms, n.threshold, n.reset) == (10e-3, 0.5e-3, 1.0, 0.0)
+    assert c.duration_ms == 1_000_000.0  # 1000 s
+    m = c.infer.methods
+    assert (m.akrout, m.rdd) == (None, None)
+    assert m.stdwi.model_dump() == PAPER_STDWI
+    # the Bayesian method's neuron constants come from the run's own config; no variance floor
+    assert m.bayes.model_dump() == {"drift_per_ms": None, "diffusion_per_ms": None,
+                                    "threshold": None, "variance_bound": 0.0,
+                                    "prior_variance": None}  # fmt: skip
+    assert c.observation_noise.model_dump() == NO_NOISE
+    assert (c.infer.initial_guess.scale, c.infer.initial_guess.seed) == (0.001, 42)
+
+
+# every key below only has to be > 0: half a millisecond (or 0.5) is legal, 0 is not
+_SHORT = {"timestep_ms": 0.1, "synapse.tau_fast_ms": 0.3}
+
+
+@pytest.mark.parametrize(
+    "key, extra",
+    [
+        ("synapse.tau_slow_ms", _SHORT),
+        ("neuron.tau_ms", {"timestep_ms": 0.1}),
+        ("stimulation.period_ms", {"timestep_ms": 0.1}),
+        ("infer.check_interval_ms", {"timestep_ms": 0.1}),
+        ("infer.methods.rdd.window_ms", {}),
+        ("infer.methods.rdd.alpha", {}),
+        ("infer.methods.rdd.max_u", {}),
+        ("infer.methods.stdwi.a_fast", {}),
+        ("infer.methods.akrout.stimulus_ms", {"timestep_ms": 0.1}),
+    ],
+)
+def test_a_small_positive_value_passes_a_greater_than_zero_bound(key, extra):
+    c = config.validate({"kind": "lif_feedforward"}, overrides={**extra, key: 0.5})
+    obj = c
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    assert obj == 0.5
+    with pytest.raises(UserError) as info:
+        config.validate({"kind": "lif_feedforward"}, "c.yaml", {**extra, key: 0.0})
+    assert info.value.key == key and "greater than 0" in info.value.message
+
+
+# ----------------------------------------------------------------------------- disk and memory
+def _recorded_voltage_bytes(cfg) -> int:
+    """Bytes of every voltage trace a run with ``record.voltages`` stores (before compression),
+    measured on the traces the protocol hands to the writer."""
+    from wi.sim import build_protocol
+
+    p = build_protocol(cfg)
+    return sum(v.nbytes for c in p.chunks(voltages=True) for d in c.voltages.values()
+               for v in d.values())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kind": "lif_feedforward", "network": {"n_input": 5, "n_output": 3}},
+        {"kind": "wiener", "network": {"n_pairs": 7}},
+    ],
+    ids=["lif", "wiener"],
+)
+def test_voltage_disk_warning_triggers_exactly_above_the_free_space(monkeypatch, raw):
+    """The warning compares the exact size of the recorded float32 traces with the free disk:
+    none when they fit to the byte, one when a single byte is missing."""
+    import types
+
+    from wi import memory
+
+    cfg = config.validate({**raw, "duration_ms": 300.0, "record": {"voltages": True}})
+    size = _recorded_voltage_bytes(cfg)
+    n = sum(raw["network"].values()) * (2 if raw["kind"] == "lif_feedforward" else 1)
+    assert size == n * 1200 * 4  # traces x 1200 steps x 4 B
+
+    def warned(free):
+        fake = types.SimpleNamespace(total=2 * free, used=free, free=free)
+        monkeypatch.setattr(memory.shutil, "disk_usage", lambda directory: fake)
+        return [w for w in config.suspicious(cfg) if w.startswith("record.voltages")]
+
+    assert warned(size) == []
+    (msg,) = warned(size - 1)
+    assert "recorded voltages" in msg
+
+
+def test_memory_estimate_covers_the_dense_wiener_matrices():
+    """A Wiener run holds its one-to-one weights as a dense (n, n) float64 matrix, and so is
+    the shared initial guess: at least 16 n^2 bytes beyond the interpreter, whatever else."""
+    from wi import memory
+    from wi.infer.driver import initial_guess_matrix
+    from wi.sim import build_protocol
+
+    small = config.validate({"kind": "wiener", "duration_ms": 10.0, "network": {"n_pairs": 6}})
+    w = build_protocol(small).weights["input_output"]
+    g = initial_guess_matrix(small.infer.initial_guess, 6, 6)
+    assert (w.shape, w.dtype, g.shape, g.dtype) == ((6, 6), np.float64, (6, 6), np.float64)
+    n = 20_000
+    big = config.validate({"kind": "wiener", "network": {"n_pairs": n}}, check_resources=False)
+    total, key = memory.estimate(big.memory_terms())
+    assert total - memory.BASELINE_BYTES >= 16.0 * n * n
+    assert key == "network.n_pairs"
+
+
+def test_memory_estimate_covers_the_output_spikes_of_a_chunk():
+    """A Wiener neuron whose drift crosses threshold - reset every two steps fires about
+    2 spikes per ms: the estimate blamed on the drift must hold one 1000 ms chunk of output
+    spike events as the protocol really produces them (int64 step + int32 neuron each)."""
+    from wi.sim import build_protocol
+
+    cfg = config.validate({"kind": "wiener", "duration_ms": 1000.0, "network": {"n_pairs": 10},
+                           "neuron": {"drift_per_ms": 2.0}})  # fmt: skip
+    (chunk,) = list(build_protocol(cfg).chunks(4000))
+    out = chunk.spikes["output"]
+    used = out.steps.nbytes + out.neurons.nbytes
+    assert used >= 10 * 1800 * 12  # about 2 per ms per neuron
+    share = sum(b for k, b in cfg.memory_terms() if k == "neuron.drift_per_ms")
+    assert used <= share <= 4 * used

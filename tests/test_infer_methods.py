@@ -265,6 +265,32 @@ def test_rdd_first_estimate_by_init():
     assert RDDParams().init == "paper"
 
 
+@pytest.mark.parametrize("event_step", [0, 1, 5])
+def test_rdd_event_in_the_first_steps_is_accepted(event_step):
+    """Hand-worked: one input, one silent output, threshold 1, window 0.5 ms = 2 steps. u reaches
+    1.0 >= threshold - alpha only at ``event_step`` and v peaks at 1.25 in that event's window,
+    so exactly one event (above threshold, dx = 0 as x = 0). With g = 0.5 and init "guess",
+    c3 = c4 = 0.25; lr = 0.125:
+    c3 = 0.25 - 0.125 * 1.25 * (1.25 * 0.25 + 0.25) = 0.162109375,
+    c4 = 0.25 - 0.125 * (1.25 * 0.162109375 + 0.25) = 0.19342041015625,
+    estimate = c3 + c4 = 0.35552978515625 (an event at step 0 or 1 counts like any other)."""
+    n_steps = 8
+    u = np.zeros((1, n_steps), np.float32)
+    v = np.zeros((1, n_steps), np.float32)
+    u[0, event_step] = 1.0
+    v[0, event_step : event_step + 2] = (1.0, 1.25)
+    chunk = Chunk(
+        0,
+        n_steps,
+        DT,
+        {"input": SpikeEvents.empty(), "output": SpikeEvents.empty()},
+        {"input": {"voltage": u, "voltage_free": v}},
+    )
+    p = RDDParams(learning_rate=0.125, window_ms=2 * DT, init="guess")
+    w = run(RDD(p), chunk, np.array([[0.5]]), **RDD_FACTS)
+    np.testing.assert_allclose(w, [[0.35552978515625]], rtol=1e-14)
+
+
 # ----------------------------------------------------------------------------- Bayes
 def bayes_reference(chunk, guess, mu, diff, threshold, prior=1.0, bound=0.0):
     n = guess.shape[0]

@@ -129,3 +129,24 @@ def test_each_noise_kind_depends_on_the_seed(drop_prob, add_fraction, jitter_ms)
     orig = set(chunk.spikes["input"].steps * N + chunk.spikes["input"].neurons)
     changed = len(codes[0] ^ orig)
     assert len(codes[0] ^ codes[1]) > 0.5 * changed
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_one_step_blocks_keep_every_spike_on_its_step(seed):
+    """block_ms = dt gives blocks of K = round(block_ms / dt) = 1 step: a jittered spike is
+    reflected back into its one-step block and an added spike is drawn from that block's only
+    step, so with add_fraction 1 and a large jitter each (step, neuron) count exactly doubles,
+    the originals keep their marks and the copies carry NaN."""
+    rng = np.random.default_rng(seed)
+    ev = poisson_events(rng, N, 2000, 20.0)
+    marks = {"input": {"target_voltage": rng.random(len(ev))}}
+    chunk = Chunk(0, 2000, DT, {"input": ev, "output": SpikeEvents.empty()}, marks=marks)
+    out = noisy(chunk, seed=seed, block_ms=DT, add_fraction=1.0, jitter_ms=10.0)
+    got = out.spikes["input"]
+    np.testing.assert_array_equal(got.steps, np.repeat(ev.steps, 2))
+    np.testing.assert_array_equal(got.neurons, np.repeat(ev.neurons, 2))
+    m = out.marks["input"]["target_voltage"]
+    assert np.isnan(m).sum() == len(ev)
+    np.testing.assert_array_equal(
+        np.sort(m[~np.isnan(m)]), np.sort(marks["input"]["target_voltage"])
+    )

@@ -93,7 +93,7 @@ def test_mutated_callee_recompiles_its_callers_in_other_files(tmp_path):
     assert _call(tree, fresh, "wi.caller.g(1), wi.other.h(1)") == "12 0"
 
 
-def test_no_mutants_in_annotations_decorators_or_pragma_lines(tmp_path):
+def test_no_mutants_in_annotations_decorators_signatures_or_pragma_lines(tmp_path):
     _write(
         tmp_path / "wi" / "x.py",
         """
@@ -110,6 +110,10 @@ def test_no_mutants_in_annotations_decorators_or_pragma_lines(tmp_path):
 
         def g(y):
             return y * 2  # pragma: no mutate
+
+
+        def h(a, *, b):
+            return a
         """,
     )
     found = {

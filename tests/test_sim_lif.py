@@ -143,3 +143,33 @@ def test_free_membranes_are_the_linear_filter_of_the_closed_form_currents():
     for pop, v, vf in (("input", v_in, vf_in), ("output", v_out, vf_out)):
         np.testing.assert_array_equal(chunk.voltages[pop]["voltage"], v.astype(np.float32))
         np.testing.assert_array_equal(chunk.voltages[pop]["voltage_free"], vf.astype(np.float32))
+
+
+def test_a_membrane_landing_exactly_on_threshold_spikes():
+    """dt / tau = 1/2, coupling 0, rest + drift = 2, no input: every value below is a dyadic
+    rational, so the Euler steps are exact in float64. From v[0] = rest = 0:
+    v[1] = 0 + (2 - 0) / 2 = 1 = threshold -> spike, reset to -1;
+    v[2] = -1 + (2 + 1) / 2 = 0.5;  v[3] = 0.5 + (2 - 0.5) / 2 = 1.25 -> spike; and so on:
+    spikes at the odd steps. The free membrane is vf[t] = 2 - 2 (1/2)^t."""
+    cfg = LIFConfig.model_validate(
+        {
+            "duration_ms": 12.0,
+            "timestep_ms": 1.0,
+            "network": {"n_input": 5, "n_output": 3},
+            "stimulation": {"rate_hz": 0.0},
+            "neuron": {"tau_ms": 2.0, "rest": 0.0, "drift": 2.0, "coupling": 0.0},
+            "synapse": {"tau_slow_ms": 4.0, "tau_fast_ms": 2.0},
+        }
+    )
+    proto = build_protocol(cfg)
+    (chunk,) = list(proto.chunks(proto.n_steps, voltages=True))
+    odd = [1, 3, 5, 7, 9, 11]
+    for pop, n in (("input", 5), ("output", 3)):
+        ev = chunk.spikes[pop]
+        for j in range(n):
+            assert ev.steps[ev.neurons == j].tolist() == odd, (pop, j)
+        v = chunk.voltages[pop]["voltage"]
+        np.testing.assert_array_equal(v, np.tile([0.0] + [-1.0, 0.5] * 5 + [-1.0], (n, 1)))
+        vf = chunk.voltages[pop]["voltage_free"]
+        np.testing.assert_array_equal(vf, np.tile(2.0 - 2.0 * 0.5 ** np.arange(12), (n, 1)))
+    assert len(chunk.spikes["stimulus"]) == 0

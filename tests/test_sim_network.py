@@ -176,8 +176,10 @@ def test_network_matches_an_independent_dense_implementation():
 
 
 def test_bad_settings_are_user_errors():
-    with pytest.raises(UserError, match="active"):
+    with pytest.raises(UserError, match="active") as info:
         build_protocol(_cfg(network={"n_input": 3}, stimulation={"fraction_active": 0.1}))
+    assert info.value.key == "stimulation.fraction_active"
+    assert "round(0.1 * 3) = 0" in info.value.message
     with pytest.raises(UserError):
         build_protocol(_cfg(stimulation={"rate_hz": 10_000.0}))
 
@@ -199,3 +201,31 @@ def test_paper_protocol_rates_match_the_paper():
     # 70 Hz", so these bounds are the paper's figures +- 25 %, not statistical bounds
     assert 7.0 * 0.75 < rate["input"] < 7.0 * 1.25
     assert 70.0 * 0.75 < rate["output"] < 70.0 * 1.25
+
+
+def test_a_single_active_stimulus_unit_runs():
+    """round(0.1 * 10) = 1: the smallest legal subset. Each 100 ms period (400 steps) has
+    exactly one active unit, so all the stimulus spikes of a period come from one unit, and
+    that unit fires at p = 200 Hz * 0.25 ms = 0.05 per step."""
+    p = build_protocol(_cfg(duration_ms=2000.0, network={"n_input": 10, "n_output": 2},
+                            stimulation={"fraction_active": 0.1}))  # fmt: skip
+    (c,) = list(p.chunks(p.n_steps))
+    stim = c.spikes["stimulus"]
+    units_per_period = [set(stim.neurons[stim.steps // 400 == k].tolist()) for k in range(20)]
+    assert [len(u) for u in units_per_period] == [1] * 20  # P(a silent period) = 0.95^400
+    assert len({u.pop() for u in units_per_period}) > 1  # a fresh draw per period
+    # total count ~ Binomial(8000, 0.05): mean 400, sd 19.5
+    assert abs(len(stim) - 400) < 5 * math.sqrt(8000 * 0.05 * 0.95)
+
+
+@pytest.mark.parametrize("name", ["input/voltage_free", "output/voltage_free"])
+def test_a_free_membrane_recorded_alone_is_the_full_runs_trace(name):
+    """Recording one free membrane alone must advance that membrane (the kernel skips the
+    free membranes nobody asked for): the trace equals the one of a run recording everything."""
+    p = build_protocol(_cfg(duration_ms=500.0))
+    (full,) = list(p.chunks(p.n_steps, voltages=True))
+    (alone,) = list(p.chunks(p.n_steps, voltages={name}))
+    pop, _, what = name.partition("/")
+    assert {k: set(v) for k, v in alone.voltages.items()} == {pop: {what}}
+    np.testing.assert_array_equal(alone.voltages[pop][what], full.voltages[pop][what])
+    assert np.ptp(alone.voltages[pop][what]) > 0.5  # it moved

@@ -149,3 +149,22 @@ def test_wiener_chunk_invariance_prefix_and_seed(seed, other_seed):
         other.voltages["output"]["voltage"], short.voltages["output"]["voltage"]
     )
     assert len(whole.spikes["output"]) > 0
+
+
+@pytest.mark.parametrize("rate_hz", [1000.5, 1500.0, 2000.0])
+def test_an_input_rate_above_one_spike_per_step_is_refused(rate_hz):
+    """At timestep_ms = 1, rate_hz > 1000 asks for more than one spike per step (p > 1)."""
+    from wi.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        build_protocol(_cfg(duration_ms=10.0, timestep_ms=1.0, input={"rate_hz": rate_hz}))
+    assert info.value.key == "input.rate_hz" and "> 1" in info.value.message
+
+
+def test_one_spike_per_step_is_the_largest_input_rate():
+    """rate_hz * timestep_ms / 1000 = 1 exactly: every input fires at every step."""
+    p, c = _run(_cfg(duration_ms=10.0, timestep_ms=1.0, network={"n_pairs": 3},
+                     input={"rate_hz": 1000.0}))  # fmt: skip
+    ev = c.spikes["input"]
+    assert ev.steps.tolist() == np.repeat(np.arange(10), 3).tolist()
+    assert ev.neurons.tolist() == [0, 1, 2] * 10

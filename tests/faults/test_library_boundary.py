@@ -13,6 +13,8 @@ from wi.chunk import Chunk, SpikeEvents
 from wi.errors import UserError
 from wi.infer import RDD, STDWI, Akrout, Bayes
 from wi.infer.base import Context
+from wi.infer.driver import InferenceSession
+from wi.infer.noise import noisy_block
 from wi.infer.params import AkroutParams, BayesParams, RDDParams
 
 DT = 0.25
@@ -132,3 +134,23 @@ def test_akrout_and_bayes_without_their_facts_are_errors():
         Akrout(AkroutParams(lr_schedule="linear")).start(6, 4, DT, guess, stimulus_ms=100.0)
     with pytest.raises(UserError, match=r"infer.methods.bayes.drift_per_ms: bayes needs it"):
         Bayes().start(5, 5, DT, np.zeros((5, 5)), threshold=1.0, diffusion_per_ms=5e-4)
+
+
+def test_session_sizes_and_times_are_keyword_only():
+    """n_pre, n_post, timestep_ms, duration_ms, check_interval_ms are all numbers: a caller
+    passing them by position could swap two without any error, so they are keyword-only."""
+    with pytest.raises(TypeError, match="positional"):
+        InferenceSession({"stdwi": None}, 6, 4, DT, 1000.0, 100.0)
+    kw = {"n_pre": 6, "n_post": 4, "timestep_ms": DT, "duration_ms": 1000.0}
+    assert InferenceSession({"stdwi": None}, **kw, check_interval_ms=100.0).methods == ["stdwi"]
+
+
+def test_noise_probabilities_are_keyword_only():
+    """drop_prob, add_fraction and jitter_steps are three floats: keyword-only, so they cannot
+    be swapped silently by a positional call."""
+    ev = (np.array([1, 2], np.int64), np.array([0, 1], np.int64))
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="positional"):
+        noisy_block(*ev, {}, 0, 10, 2, rng, 0.5, 0.0, 0.0)
+    out, _ = noisy_block(*ev, {}, 0, 10, 2, rng, drop_prob=0.0, add_fraction=0.0, jitter_steps=0.0)
+    np.testing.assert_array_equal(out.steps, [1, 2])
