@@ -8,6 +8,9 @@ CONFIG ?= configs/paper.yaml
 # (brian2 2.9.0 with numpy < 2.4); see the `oracle` extra in pyproject.toml.
 ORACLE_VENV   ?= .venv-oracle
 ORACLE_PYTHON ?= $(shell python3.13 -c 'import venv, ensurepip' >/dev/null 2>&1 && echo python3.13 || echo $(PYTHON))
+# numba's cache notices only a kernel's own file, not a callee changed in another one: the test
+# runs compile into a cache keyed by the source of wi/ (tests/conftest.py does the same)
+SRC_HASH := $(shell find wi -name '*.py' | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)
 # the numba kernels' tests, run once more with bounds checking (needs its own compile cache)
 BOUNDSCHECK_TESTS = tests/test_sim_*.py tests/test_infer_methods.py tests/test_infer_chunks.py \
 	tests/test_autoencoder_model.py
@@ -51,8 +54,8 @@ demo: $(VENV)/.installed
 # three pytest runs: the Brian2 oracle in its venv, the numba kernels' tests with bounds
 # checking, then the whole suite (its summary is the last line)
 test: $(VENV)/.installed-test $(ORACLE_VENV)/.installed
-	NUMBA_CACHE_DIR=$(ORACLE_VENV)/numba-cache $(ORACLE_VENV)/bin/python -m pytest -q -m oracle tests/test_brian2_oracle.py
-	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(VENV)/numba-cache-boundscheck $(BIN)/python -m pytest -n 2 -q $(BOUNDSCHECK_TESTS)
+	NUMBA_CACHE_DIR=$(ORACLE_VENV)/numba-cache/$(SRC_HASH) $(ORACLE_VENV)/bin/python -m pytest -q -m oracle tests/test_brian2_oracle.py
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=.numba-cache/boundscheck-$(SRC_HASH) $(BIN)/python -m pytest -n 2 -q $(BOUNDSCHECK_TESTS)
 	$(BIN)/python -m pytest -n 2 -q
 
 # long science checks (none at the moment: the ordering STDWI > Akrout > RDD at 200 s runs in `make test`)
@@ -71,4 +74,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check wi tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) $(ORACLE_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(ORACLE_VENV) .numba-cache build *.egg-info .pytest_cache

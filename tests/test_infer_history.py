@@ -3,6 +3,7 @@ appends after a read still land at the end of the spool."""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -65,5 +66,24 @@ def test_append_after_reading_rows_goes_to_the_end(diagonal):
             want = want * np.eye(*SHAPE)
         np.testing.assert_array_equal(h.rows(0, 4), want)
         assert h.n == 4 and h.times == [0.0, 1.0, 2.0, 3.0]
+    finally:
+        h.close()
+
+
+def test_write_stores_the_documented_layout(tmp_path):
+    """docs/run-file.md: weights float64 (n_checks, n_post, n_pre), chunks (1, n_post, n_pre),
+    gzip level 1; time_ms with units "ms"; metrics/<m> when asked."""
+    h = filled(3)
+    try:
+        with h5py.File(tmp_path / "h.h5", "w") as f:
+            h.write(f.create_group("m"), with_metrics=True)
+        with h5py.File(tmp_path / "h.h5", "r") as f:
+            w = f["m/weights"]
+            assert (w.dtype, w.shape, w.chunks) == (np.float64, (3, *SHAPE), (1, *SHAPE))
+            assert (w.compression, w.compression_opts) == ("gzip", 1)
+            np.testing.assert_array_equal(w[()], np.stack([row(k) for k in range(3)]))
+            np.testing.assert_array_equal(f["m/time_ms"][()], [0.0, 1.0, 2.0])
+            assert f["m/time_ms"].attrs["units"] == "ms"
+            assert np.isnan(f["m/metrics/pearson_r"][()]).all()  # appended without scores
     finally:
         h.close()

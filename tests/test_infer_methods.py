@@ -197,6 +197,33 @@ def test_akrout_hand_worked_outer_product():
     np.testing.assert_allclose(w, w2, rtol=1e-14)
 
 
+def akrout_two_stimuli(stimulus_steps, cuts):
+    """1 input, 1 output, two stimuli of ``stimulus_steps`` steps in one batch (decay 0,
+    momentum 0, lr 0.5, W starts at 0); input and output both spike once, on the first step of
+    stimulus 1. Counts in = out = (0, 1), baselines 0.5, deviations (-0.5, +0.5): each
+    stimulus adds 0.5 * 0.25, so W = 0.25. The data is fed cut at ``cuts``."""
+    n = 2 * stimulus_steps
+    one = (np.array([stimulus_steps]), np.zeros(1, np.int32))
+    chunk = Chunk(0, n, DT, {"input": SpikeEvents(*one), "output": SpikeEvents(*one)})
+    p = AkroutParams(learning_rate=0.5, decay=0.0, batch_stimuli=2, stimulus_ms=stimulus_steps * DT)
+    est = Akrout(p).start(1, 1, DT, np.zeros((1, 1)))
+    bounds = [0, *cuts, n]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        est.update(chunk.window(a, b))
+    return est.finalize().snapshot()[0, 0]
+
+
+@pytest.mark.parametrize(
+    "stimulus_steps, cuts",
+    [(4, []), (4, [5]), (4, [4, 5]), (4, [1, 2, 3, 4, 5, 6, 7]), (1, []), (1, [1])],
+)
+def test_akrout_hand_worked_cuts_and_one_step_stimuli(stimulus_steps, cuts):
+    """Same answer whatever the cuts, including a chunk that ends one step into a stimulus
+    (a spike on that step belongs to the new stimulus), and for one-step stimuli
+    (stimulus_ms = dt is allowed)."""
+    assert akrout_two_stimuli(stimulus_steps, cuts) == pytest.approx(0.25, rel=1e-14)
+
+
 def test_akrout_ignores_trailing_partial_stimulus():
     chunk, guess = synthetic(3, n_steps=4 * 400 + 399)
     p = AkroutParams(learning_rate=0.01, stimulus_ms=100.0, batch_stimuli=2)
@@ -265,20 +292,14 @@ def test_rdd_first_estimate_by_init():
     assert RDDParams().init == "paper"
 
 
-@pytest.mark.parametrize("event_step", [0, 1, 5])
-def test_rdd_event_in_the_first_steps_is_accepted(event_step):
-    """Hand-worked: one input, one silent output, threshold 1, window 0.5 ms = 2 steps. u reaches
-    1.0 >= threshold - alpha only at ``event_step`` and v peaks at 1.25 in that event's window,
-    so exactly one event (above threshold, dx = 0 as x = 0). With g = 0.5 and init "guess",
-    c3 = c4 = 0.25; lr = 0.125:
-    c3 = 0.25 - 0.125 * 1.25 * (1.25 * 0.25 + 0.25) = 0.162109375,
-    c4 = 0.25 - 0.125 * (1.25 * 0.162109375 + 0.25) = 0.19342041015625,
-    estimate = c3 + c4 = 0.35552978515625 (an event at step 0 or 1 counts like any other)."""
-    n_steps = 8
+def rdd_one_event(event_step, *, u_value=1.0, peak=1.25, n_steps=8, **params):
+    """One input, one silent output (x = 0, so dx = 0), threshold 1: u = ``u_value`` at
+    ``event_step`` only (0 elsewhere), v = 1.0 there and ``peak`` on the next step. Starts from
+    g = 0.5 with init "guess" (c1 = c2 = 0, c3 = c4 = 0.25), lr = 0.125, window 2 steps."""
     u = np.zeros((1, n_steps), np.float32)
     v = np.zeros((1, n_steps), np.float32)
-    u[0, event_step] = 1.0
-    v[0, event_step : event_step + 2] = (1.0, 1.25)
+    u[0, event_step] = u_value
+    v[0, event_step : event_step + 2] = (1.0, peak)[: n_steps - event_step]
     chunk = Chunk(
         0,
         n_steps,
@@ -286,9 +307,43 @@ def test_rdd_event_in_the_first_steps_is_accepted(event_step):
         {"input": SpikeEvents.empty(), "output": SpikeEvents.empty()},
         {"input": {"voltage": u, "voltage_free": v}},
     )
-    p = RDDParams(learning_rate=0.125, window_ms=2 * DT, init="guess")
-    w = run(RDD(p), chunk, np.array([[0.5]]), **RDD_FACTS)
-    np.testing.assert_allclose(w, [[0.35552978515625]], rtol=1e-14)
+    p = RDDParams(**{"learning_rate": 0.125, "window_ms": 2 * DT, "init": "guess", **params})
+    return run(RDD(p), chunk, np.array([[0.5]]), **RDD_FACTS)[0, 0]
+
+
+# One accepted event above threshold, by hand (dx = 0):
+# u_max = 1.25: c3 = 0.25 - 0.125 * 1.25 * (1.25 * 0.25 + 0.25) = 0.162109375,
+#               c4 = 0.25 - 0.125 * (1.25 * 0.162109375 + 0.25) = 0.19342041015625;
+# u_max = 1.0 (= threshold counts as above): c3 = 0.25 - 0.125 * (0.25 + 0.25) = 0.1875,
+#               c4 = 0.25 - 0.125 * (0.1875 + 0.25) = 0.1953125.
+AT_125 = 0.162109375 + 0.19342041015625  # the estimate c3 + c4 (c1 = c2 = 0)
+AT_100 = 0.1875 + 0.1953125
+NO_EVENT = 0.5
+
+
+@pytest.mark.parametrize(
+    "event_step, expected",
+    [(0, AT_125), (1, AT_125), (5, AT_125), (6, AT_125), (7, NO_EVENT)],
+)
+def test_rdd_event_at_the_edges_of_the_data(event_step, expected):
+    """An event at step 0 or 1 counts like any other; so does one whose 2-step window ends on
+    the last step of the data (step 6 of 8); one whose window runs past the end (7) is dropped."""
+    assert rdd_one_event(event_step) == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    "case, kwargs, expected",
+    [
+        ("u at threshold - alpha starts an event", {"u_value": 0.75, "alpha": 0.25}, AT_125),
+        ("u just below threshold - alpha does not", {"u_value": 0.74, "alpha": 0.25}, NO_EVENT),
+        ("u_max at threshold is above", {"peak": 1.0}, AT_100),
+        ("|u_max - threshold| = max_u is accepted", {"max_u": 0.25}, AT_125),
+        ("|u_max - threshold| > max_u is rejected", {"max_u": 0.24}, NO_EVENT),
+        ("a 1-step window sees v at the start only", {"window_ms": DT}, AT_100),
+    ],
+)
+def test_rdd_hand_worked_boundaries(case, kwargs, expected):
+    assert rdd_one_event(3, **kwargs) == pytest.approx(expected, rel=1e-14), case
 
 
 # ----------------------------------------------------------------------------- Bayes
@@ -324,16 +379,18 @@ def test_bayes_matches_per_step_reference():
     np.testing.assert_array_equal(w[off], guess[off])
 
 
-def test_bayes_single_observation_closed_form():
-    """Input spike at 20 ms with delta 0.3, output spike at 60 ms: T = 40 ms."""
+@pytest.mark.parametrize("in_step", [80, 0, 1])
+def test_bayes_single_observation_closed_form(in_step):
+    """Input spike at step in_step (20 ms, or the very first steps) with delta 0.3, output spike
+    40 ms later: T = 40 ms."""
     mu, D, prior = 0.01, 0.0005, 0.5
     chunk = Chunk(
         0,
         400,
         DT,
         {
-            "input": SpikeEvents(np.array([80]), np.array([0], np.int32)),
-            "output": SpikeEvents(np.array([240]), np.array([0], np.int32)),
+            "input": SpikeEvents(np.array([in_step]), np.array([0], np.int32)),
+            "output": SpikeEvents(np.array([in_step + 160]), np.array([0], np.int32)),
         },
         marks={"input": {"target_voltage": np.array([0.7])}},
     )

@@ -1,7 +1,8 @@
 """Forward-Euler LIF in the production kernel: fixed point, firing period, free membrane.
 
 Every check runs :func:`wi.sim.feedforward.feedforward_kernel` (what ``wi simulate`` runs)
-with the free membranes advanced and recorded, in both layers, against closed forms: the
+in both layers (free membranes advanced and recorded, except in the one test that checks the
+kernel's path without them), against closed forms: the
 linear recurrence ``v[t] = lam v[t-1] + a (rest + drift + g I[t-1])`` with
 ``a = dt / tau`` and ``lam = 1 - a (1 + g)`` solved by hand, and PSP currents built from the
 closed-form kernel :func:`wi.sim.synapse.psp_kernel` (not from the simulator's recursion).
@@ -10,6 +11,7 @@ closed-form kernel :func:`wi.sim.synapse.psp_kernel` (not from the simulator's r
 import math
 
 import numpy as np
+import pytest
 from scipy.signal import lfilter
 
 from wi.config import LIFConfig
@@ -151,17 +153,7 @@ def test_a_membrane_landing_exactly_on_threshold_spikes():
     v[1] = 0 + (2 - 0) / 2 = 1 = threshold -> spike, reset to -1;
     v[2] = -1 + (2 + 1) / 2 = 0.5;  v[3] = 0.5 + (2 - 0.5) / 2 = 1.25 -> spike; and so on:
     spikes at the odd steps. The free membrane is vf[t] = 2 - 2 (1/2)^t."""
-    cfg = LIFConfig.model_validate(
-        {
-            "duration_ms": 12.0,
-            "timestep_ms": 1.0,
-            "network": {"n_input": 5, "n_output": 3},
-            "stimulation": {"rate_hz": 0.0},
-            "neuron": {"tau_ms": 2.0, "rest": 0.0, "drift": 2.0, "coupling": 0.0},
-            "synapse": {"tau_slow_ms": 4.0, "tau_fast_ms": 2.0},
-        }
-    )
-    proto = build_protocol(cfg)
+    proto = _exact_threshold_protocol()
     (chunk,) = list(proto.chunks(proto.n_steps, voltages=True))
     odd = [1, 3, 5, 7, 9, 11]
     for pop, n in (("input", 5), ("output", 3)):
@@ -173,3 +165,43 @@ def test_a_membrane_landing_exactly_on_threshold_spikes():
         vf = chunk.voltages[pop]["voltage_free"]
         np.testing.assert_array_equal(vf, np.tile(2.0 - 2.0 * 0.5 ** np.arange(12), (n, 1)))
     assert len(chunk.spikes["stimulus"]) == 0
+
+
+def _exact_threshold_protocol():
+    """The network of :func:`test_a_membrane_landing_exactly_on_threshold_spikes`."""
+    cfg = LIFConfig.model_validate(
+        {
+            "duration_ms": 12.0,
+            "timestep_ms": 1.0,
+            "network": {"n_input": 5, "n_output": 3},
+            "stimulation": {"rate_hz": 0.0},
+            "neuron": {"tau_ms": 2.0, "rest": 0.0, "drift": 2.0, "coupling": 0.0},
+            "synapse": {"tau_slow_ms": 4.0, "tau_fast_ms": 2.0},
+        }
+    )
+    return build_protocol(cfg)
+
+
+@pytest.mark.parametrize(
+    "voltages",
+    [False, {"input/voltage"}, {"output/voltage"}, {"input/voltage", "output/voltage"}],
+    ids=["none", "input", "output", "both"],
+)
+def test_the_hand_worked_membrane_is_the_same_without_free_membranes(voltages):
+    """The case of :func:`test_a_membrane_landing_exactly_on_threshold_spikes` when no free
+    membrane is recorded (the kernel then steps the reset membranes alone): the first Euler
+    step (step 1) moves v from rest = 0 to exactly the threshold, so the spikes are still at
+    the odd steps, and each requested trace is still 0, then -1, 0.5, -1, 0.5, ..."""
+    proto = _exact_threshold_protocol()
+    (chunk,) = list(proto.chunks(proto.n_steps, voltages=voltages))
+    want = {} if voltages is False else {name.partition("/")[0] for name in voltages}
+    assert {pop: set(tr) for pop, tr in chunk.voltages.items()} == {
+        pop: {"voltage"} for pop in want
+    }
+    for pop, n in (("input", 5), ("output", 3)):
+        ev = chunk.spikes[pop]
+        for j in range(n):
+            assert ev.steps[ev.neurons == j].tolist() == [1, 3, 5, 7, 9, 11], (pop, j)
+        if pop in want:
+            v = chunk.voltages[pop]["voltage"]
+            np.testing.assert_array_equal(v, np.tile([0.0] + [-1.0, 0.5] * 5 + [-1.0], (n, 1)))

@@ -229,3 +229,31 @@ def test_a_free_membrane_recorded_alone_is_the_full_runs_trace(name):
     assert {k: set(v) for k, v in alone.voltages.items()} == {pop: {what}}
     np.testing.assert_array_equal(alone.voltages[pop][what], full.voltages[pop][what])
     assert np.ptp(alone.voltages[pop][what]) > 0.5  # it moved
+
+
+@pytest.mark.parametrize(
+    "kind,timestep_ms,duration_ms,sizes",
+    [
+        ("lif_feedforward", 0.25, 2500.0, [4000, 4000, 2000]),  # 1000 ms / 0.25 ms
+        ("lif_feedforward", 0.1, 1200.0, [10000, 2000]),
+        ("wiener", 0.5, 2200.0, [2000, 2000, 400]),
+        ("wiener", 1000.0, 3000.0, [1, 1, 1]),  # one step is one second
+        ("wiener", 4000.0, 8000.0, [1, 1]),  # a step longer than 1 s: still one step a chunk
+    ],
+)
+def test_default_chunks_hold_one_simulated_second_and_no_voltages(
+    kind, timestep_ms, duration_ms, sizes
+):
+    """Without arguments, ``chunks()`` cuts the run into chunks of round(1000 ms / dt) steps
+    (at least one) and records no voltage trace."""
+    from wi.config import WienerConfig
+
+    base = {"duration_ms": duration_ms, "timestep_ms": timestep_ms}
+    if kind == "wiener":
+        p = build_protocol(WienerConfig.model_validate({**base, "input": {"rate_hz": 0.0}}))
+    else:
+        p = build_protocol(_cfg(**base, network={"n_input": 10, "n_output": 2}))
+    chunks = list(p.chunks())
+    assert [c.n_steps for c in chunks] == sizes
+    assert [c.start_step for c in chunks] == np.cumsum([0, *sizes[:-1]]).tolist()
+    assert all(c.voltages == {} for c in chunks)

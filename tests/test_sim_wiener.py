@@ -26,6 +26,9 @@ def test_pair_weights_evenly_spaced():
     w = pair_weights(501, 0.1)
     assert w[0] == -0.1 and w[-1] == 0.1 and w[250] == 0.0
     np.testing.assert_allclose(np.diff(w), 0.2 / 500, rtol=1e-12)
+    # the smallest cases by hand: two pairs are the two ends, one pair has weight 0
+    assert pair_weights(2, 0.3).tolist() == [-0.3, 0.3]
+    assert pair_weights(1, 0.3).tolist() == [0.0]
     p = build_protocol(_cfg())
     np.testing.assert_array_equal(p.weights["input_output"], np.diag(w))
     assert p.populations == {"input": 501, "output": 501}
@@ -112,6 +115,30 @@ def test_first_crossing_without_input():
     first = math.ceil(1 / (mu * dt) - 1e-9) - 1
     assert steps[0] in (first, first + 1)  # the float sum may cross one step later
     assert np.all(np.abs(np.diff(steps) - 400) <= 1)
+
+
+def test_a_single_pair_membrane_landing_exactly_on_threshold_spikes():
+    """One pair (its weight is 0, so its input spikes do not move the membrane), D = 0,
+    mu dt = 1/ms * 0.25 ms = 1/4: every value is a dyadic rational, exact in float64.
+    v[t] = (t + 1) / 4 reaches the threshold 1 exactly at t = 3 -> spike, drop by
+    threshold - reset = 1 to 0; so spikes at t = 3, 7, 11, ... and v[t] = ((t + 1) mod 4) / 4.
+    Each input's mark is the membrane at its step."""
+    cfg = _cfg(
+        duration_ms=400.0,
+        network={"n_pairs": 1, "weight_max": 0.5},
+        input={"rate_hz": 50.0},
+        neuron={"drift_per_ms": 1.0, "diffusion_per_ms": 0.0, "threshold": 1.0, "reset": 0.0},
+    )
+    p, c = _run(cfg)
+    assert p.populations == {"input": 1, "output": 1}
+    assert p.weights["input_output"].tolist() == [[0.0]]
+    t = np.arange(p.n_steps)
+    assert c.spikes["output"].steps.tolist() == t[t % 4 == 3].tolist()
+    v = c.voltages["output"]["voltage"]
+    np.testing.assert_array_equal(v, [((t + 1) % 4) / 4])
+    ins = c.spikes["input"]
+    assert len(ins) > 0  # about 1600 * 0.0125 = 20 input spikes; P(none) = 0.9875^1600 < 1e-8
+    np.testing.assert_array_equal(c.marks["input"]["target_voltage"], ((ins.steps + 1) % 4) / 4)
 
 
 @pytest.mark.parametrize("seed,other_seed", [(1, 5), (271828, 2)])

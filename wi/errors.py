@@ -38,10 +38,6 @@ class UserError(Exception):
         return ": ".join([*parts, self.message])
 
 
-class InferenceDiverged(UserError):
-    """An estimate became NaN or infinite (usually a learning rate that is too large)."""
-
-
 def require_file(path: str | os.PathLike, what: str) -> None:
     """Raise a UserError unless ``path`` is an existing regular file (``what`` it should be)."""
     from pathlib import Path

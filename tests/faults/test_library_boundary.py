@@ -136,6 +136,17 @@ def test_akrout_and_bayes_without_their_facts_are_errors():
         Bayes().start(5, 5, DT, np.zeros((5, 5)), threshold=1.0, diffusion_per_ms=5e-4)
 
 
+def test_bayes_rejects_a_zero_diffusion_from_the_context():
+    """A wiener config may set neuron.diffusion_per_ms: 0 (a pure drift); the context then
+    carries 0, which the hitting-time variance D T cannot use: an error, not a division by 0."""
+    with pytest.raises(
+        UserError, match=r"bayes.diffusion_per_ms: bayes needs diffusion_per_ms > 0"
+    ):
+        Bayes().start(
+            5, 5, DT, np.zeros((5, 5)), drift_per_ms=0.01, diffusion_per_ms=0.0, threshold=1.0
+        )
+
+
 def test_session_sizes_and_times_are_keyword_only():
     """n_pre, n_post, timestep_ms, duration_ms, check_interval_ms are all numbers: a caller
     passing them by position could swap two without any error, so they are keyword-only."""
