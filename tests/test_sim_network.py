@@ -250,7 +250,8 @@ def test_default_chunks_hold_one_simulated_second_and_no_voltages(
 
     base = {"duration_ms": duration_ms, "timestep_ms": timestep_ms}
     if kind == "wiener":
-        p = build_protocol(WienerConfig.model_validate({**base, "input": {"rate_hz": 0.0}}))
+        extra = {"input": {"rate_hz": 0.0}, "infer": {"check_interval_ms": timestep_ms}}
+        p = build_protocol(WienerConfig.model_validate({**base, **extra}))
     else:
         p = build_protocol(_cfg(**base, network={"n_input": 10, "n_output": 2}))
     chunks = list(p.chunks())

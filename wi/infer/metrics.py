@@ -42,6 +42,12 @@ def _pair(
     return g.ravel(), w.ravel()
 
 
+def _centred(x: np.ndarray) -> np.ndarray:
+    """``x - mean(x)``, exactly zero for a constant x (the float mean of equal values can differ
+    from them by a rounding error: mean([0.1] * 7) != 0.1)."""
+    return x - x.mean() if x.size and x.min() < x.max() else np.zeros_like(x)
+
+
 def pearson_r(g: np.ndarray, w: np.ndarray) -> float:
     """Pearson correlation of two arrays (flattened).
 
@@ -56,7 +62,7 @@ def pearson_r(g: np.ndarray, w: np.ndarray) -> float:
         r in [-1, 1]; NaN if either array is constant (e.g. all zero).
     """
     g, w = _flat(g), _flat(w)
-    dg, dw = g - g.mean(), w - w.mean()
+    dg, dw = _centred(g), _centred(w)
     den = np.sqrt(np.dot(dg, dg) * np.dot(dw, dw))
     return float(np.dot(dg, dw) / den) if den > 0 else float("nan")
 
