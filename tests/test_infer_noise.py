@@ -8,7 +8,6 @@ from test_infer_methods import DT, poisson_events
 
 from wi.chunk import Chunk, SpikeEvents
 from wi.infer.noise import NoiseStage, reflect
-from wi.seeding import stream
 
 N, STEPS = 40, 400_000  # 100 s at 0.25 ms
 BLOCK = 4000  # steps in the default 1000 ms block
@@ -157,35 +156,3 @@ def test_one_step_blocks_keep_every_spike_on_its_step(seed):
     np.testing.assert_array_equal(
         np.sort(m[~np.isnan(m)]), np.sort(marks["input"]["target_voltage"])
     )
-
-
-@pytest.mark.parametrize("seed", [3, 11])
-def test_jitter_is_the_documented_draw_of_each_blocks_stream(seed):
-    """One input spike in the middle of blocks 0, 1 and 2 (K = 4000 steps), jitter only. By the
-    definition: block b uses stream(seed, "observation_noise", 0, b) (input is population 0);
-    it draws one U(0, 1) for the drop test, nothing for additions (none), then one N(0, 1) z,
-    and the spike moves by rint(jitter_ms * z / dt) steps (far from the block's edges here)."""
-    mid = [BLOCK // 2, BLOCK + BLOCK // 2, 2 * BLOCK + BLOCK // 2]
-    ev = SpikeEvents(np.array(mid), np.zeros(3, np.int32))
-    chunk = Chunk(0, 3 * BLOCK, DT, {"input": ev, "output": SpikeEvents.empty()})
-    got = noisy(chunk, seed=seed, jitter_ms=3.0).spikes["input"].steps
-    want = []
-    for b, t in enumerate(mid):
-        rng = stream(seed, "observation_noise", 0, b)
-        rng.random(1)
-        shift = int(np.rint(3.0 / DT * rng.standard_normal()))
-        assert 0 < abs(shift) < BLOCK // 2, "pick another seed: the shift must be visible"
-        want.append(t + shift)
-    np.testing.assert_array_equal(got, want)
-
-
-def test_a_population_absent_from_a_chunk_does_not_stop_the_others():
-    """Noise is applied per population: a chunk without input spikes still gets its output
-    spikes noised (here: one added spike per observed one)."""
-    rng = np.random.default_rng(8)
-    ev = poisson_events(rng, 3, 8000, 20.0)
-    chunk = Chunk(0, 8000, DT, {"output": ev})
-    assert len(ev) > 0
-    out = noisy(chunk, add_fraction=1.0)
-    assert "input" not in out.spikes
-    assert len(out.spikes["output"]) == 2 * len(ev)

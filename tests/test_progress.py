@@ -1,6 +1,5 @@
 """Progress bars only on a terminal; deferred Ctrl-C raised at the next safe point."""
 
-import os
 import signal
 import sys
 
@@ -23,7 +22,7 @@ def test_ctrl_c_is_deferred_to_the_next_progress_update():
     reached = []
     with pytest.raises(KeyboardInterrupt):
         with interrupt.deferred(), progress.progress("x", 3.0, quiet=True) as bar:
-            os.kill(os.getpid(), signal.SIGINT)  # lands "inside a kernel": nothing raised yet
+            signal.raise_signal(signal.SIGINT)  # lands "inside a kernel": nothing raised yet
             reached.append("after signal")
             bar.advance(1.0)  # the safe point
             reached.append("after advance")
@@ -34,8 +33,8 @@ def test_ctrl_c_is_deferred_to_the_next_progress_update():
 def test_second_ctrl_c_interrupts_at_once():
     with pytest.raises(KeyboardInterrupt):
         with interrupt.deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
             pytest.fail("the second Ctrl-C should have raised")
 
 
@@ -46,7 +45,7 @@ def test_each_signal_is_deferred_and_carries_its_number(sig):
     previous = signal.getsignal(sig)
     with pytest.raises(interrupt.Interrupted) as info:
         with interrupt.deferred(), progress.progress("x", 3.0, quiet=True) as bar:
-            os.kill(os.getpid(), sig)
+            signal.raise_signal(sig)
             bar.advance(1.0)
     assert info.value.signum == sig and interrupt.exit_code() == 128 + sig
     assert isinstance(info.value, KeyboardInterrupt)
@@ -60,7 +59,7 @@ def test_signals_wait_for_the_end_of_a_shielded_block(times):
         with interrupt.deferred():
             with interrupt.shielded():
                 for _ in range(times):
-                    os.kill(os.getpid(), signal.SIGTERM)
+                    signal.raise_signal(signal.SIGTERM)
                 interrupt.check()  # not a safe point while shielded
                 done.append("shielded block finished")
             interrupt.check()
@@ -69,5 +68,5 @@ def test_signals_wait_for_the_end_of_a_shielded_block(times):
 
 def test_a_signal_pending_at_the_end_is_not_raised_but_reported():
     with interrupt.deferred():
-        os.kill(os.getpid(), signal.SIGHUP)
+        signal.raise_signal(signal.SIGHUP)
     assert interrupt.pending() == signal.SIGHUP and interrupt.exit_code() == 129

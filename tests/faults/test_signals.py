@@ -105,7 +105,7 @@ def test_signals_during_the_final_rename_wait_and_the_file_is_complete(
 
     def link_with_signal(src, dst):
         for _ in range(times):  # a second signal would interrupt at once outside the shield
-            os.kill(os.getpid(), sig)
+            signal.raise_signal(sig)
         real(src, dst)
 
     monkeypatch.setattr(writer.os, "link", link_with_signal)
@@ -126,7 +126,7 @@ def test_signal_while_results_are_written_keeps_them(tmp_path, long_run, monkeyp
     real = driver.InferenceSession.write
 
     def write_with_signal(self, h5, **kw):
-        os.kill(os.getpid(), sig)  # arrives during the final write phase
+        signal.raise_signal(sig)  # arrives during the final write phase
         real(self, h5, **kw)
 
     monkeypatch.setattr(driver.InferenceSession, "write", write_with_signal)
@@ -144,7 +144,7 @@ def test_signal_after_a_command_without_output_is_reported(tmp_path, monkeypatch
     real = config.load
 
     def load_with_signal(*a, **kw):
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
         return real(*a, **kw)
 
     monkeypatch.setattr(config, "load", load_with_signal)

@@ -272,9 +272,9 @@ def check_events(method: str, pop: str, chunk: Chunk, n: int) -> None:
         raise UserError(f"{where}: {steps.shape} steps for {neurons.shape} neurons", key=pop)
     if len(steps) == 0:
         return
-    for what, a in (("step", steps), ("neuron index", neurons)):
+    for what, a in (("steps", steps), ("neuron indices", neurons)):
         if not np.issubdtype(a.dtype, np.integer):
-            raise UserError(f"{where}: {what}s must be integers, got {a.dtype}", key=pop)
+            raise UserError(f"{where}: {what} must be integers, got {a.dtype}", key=pop)
     back = np.flatnonzero(steps[1:] < steps[:-1])
     if len(back):
         k = back[0]
