@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from wi.config import to_yaml
-from wi.errors import UserError
+from wi.errors import UserError, did_you_mean
+from wi.infer.params import Methods
 from wi.progress import progress
 from wi.store import RunWriter, is_complete
 
@@ -150,18 +151,15 @@ def _diverged_key(session, method: str) -> str:
 
 
 # ----------------------------------------------------------------------------- inference
-METHODS = ("stdwi", "akrout", "rdd", "bayes")
+METHODS = tuple(Methods.model_fields)  # the configurable methods, in the paper's order
 
 
 def _check_names(methods: list[str] | None) -> None:
-    import difflib
-
     for m in methods or []:
         if m not in METHODS:
-            near = difflib.get_close_matches(m, METHODS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise UserError(
-                f"unknown method {m!r}{hint}; one of {', '.join(METHODS)}", file="--method"
+                f"unknown method {m!r}{did_you_mean(m, METHODS)}; one of {', '.join(METHODS)}",
+                file="--method",
             )
 
 

@@ -35,7 +35,7 @@ from wi.infer import metrics
 from wi.infer.base import Context, Estimator, get
 from wi.infer.history import History
 from wi.infer.noise import NoiseStage
-from wi.infer.params import InitialGuess
+from wi.infer.params import InitialGuess, Methods
 from wi.infer.protocol import context_from_config, protocol_dims
 from wi.section import Section
 
@@ -333,9 +333,7 @@ class InferenceSession:
         named (default: those set in ``cfg.infer.methods``) with their configured params.
         ``clean`` ignores the config's observation noise."""
         chosen = methods or [
-            m
-            for m in ("stdwi", "akrout", "rdd", "bayes")
-            if getattr(cfg.infer.methods, m) is not None
+            m for m in Methods.model_fields if getattr(cfg.infer.methods, m) is not None
         ]
         dims = protocol_dims(cfg)
         noise = None if clean else getattr(cfg, "observation_noise", None)
