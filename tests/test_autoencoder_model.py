@@ -198,3 +198,42 @@ def test_inputs_are_not_modified():
     simulate(p, st0, s, 2000)
     for a, b in zip(st0[1:], copies, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("key", ["mu", "tau_ms", "tau_adapt_ms", "timestep_ms"])
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_make_params_rejects_each_non_positive_constant_alone(key, value):
+    """Each of mu, tau_ms, tau_adapt_ms, timestep_ms must be > 0 on its own: one of them at 0 or
+    below, the others valid, is refused."""
+    with pytest.raises(ValueError, match="must be > 0"):
+        params(random_decoders(n=4), **{key: value})
+
+
+@pytest.mark.parametrize("key", ["mu", "tau_ms", "tau_adapt_ms", "timestep_ms"])
+def test_make_params_accepts_small_positive_constants(key):
+    """Values in (0, 1) are positive and accepted; the gain g = 1 / (|w|^2 + mu) worked out by
+    hand for W = [[3, 4]] (|w|^2 = 25)."""
+    p = params(np.array([[3.0, 4.0]]), **{key: 0.5})
+    np.testing.assert_allclose(p.gain, [1 / 25.5 if key == "mu" else 1 / 25.1])
+
+
+@pytest.mark.parametrize("start", [0, 30, 1234])
+def test_rate_cap_fraction_counts_windows_from_the_start_step(start):
+    """Windows of 100 steps begin at ``start_step``: one spike per step over the first 100
+    steps fills the first window (fraction 1.0); shifted by 40 steps it is split 60 / 40."""
+    from wi.autoencoder.model import rate_cap_fraction
+
+    full = np.arange(start, start + 100)
+    assert rate_cap_fraction(full, start, 400, 1) == 1.0
+    assert rate_cap_fraction(full + 40, start, 400, 1) == 0.6
+
+
+@pytest.mark.parametrize("cap", [2, 3])
+def test_rate_cap_fraction_divides_by_the_per_step_cap(cap):
+    """``cap`` spikes at every step of a 100-step window is the whole cap (1.0); one spike per
+    step is 1 / cap of it."""
+    from wi.autoencoder.model import rate_cap_fraction
+
+    steps = np.arange(100)
+    assert rate_cap_fraction(np.repeat(steps, cap), 0, 100, cap) == 1.0
+    assert rate_cap_fraction(steps, 0, 100, cap) == pytest.approx(1.0 / cap)

@@ -349,3 +349,120 @@ def test_memory_estimate_covers_the_output_spikes_of_a_chunk():
     assert used >= 10 * 1800 * 12  # about 2 per ms per neuron
     share = sum(b for k, b in cfg.memory_terms() if k == "neuron.drift_per_ms")
     assert used <= share <= 4 * used
+
+
+@pytest.mark.parametrize("kind", ["lif_feedforward", "wiener"])
+def test_memory_estimate_grows_with_each_configured_method(kind):
+    """Every method holds its own estimate, state, snapshot and history: one method costs less
+    than two, two less than three (also from one method to two, the first step)."""
+    names = ["stdwi", "rdd", "akrout"] if kind == "lif_feedforward" else ["stdwi", "bayes"]
+    totals = []
+    for k in range(1, len(names) + 1):
+        raw = {"kind": kind, "infer": {"methods": {m: {} for m in names[:k]}}}
+        if kind == "wiener":
+            raw["network"] = {"n_pairs": 50}
+        c = config.validate(raw)
+        on = [m for m in type(c.infer.methods).model_fields if getattr(c.infer.methods, m)]
+        assert sorted(on) == sorted(names[:k])
+        totals.append(sum(b for _, b in c.memory_terms()))
+    assert np.all(np.diff(totals) > 0), totals
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("synapse", "tau_fast_ms"), ("neuron", "tau_ms")], ids=["tau_fast", "tau"]
+)
+@pytest.mark.parametrize("dt", [0.5, 1.0])
+def test_a_timestep_equal_to_a_time_constant_is_refused(section, key, dt):
+    """``timestep_ms`` must be strictly smaller than each time constant: equal is refused,
+    a step just below it is accepted."""
+    raw = {"kind": "lif_feedforward", "timestep_ms": dt, section: {key: dt}}
+    if section == "synapse":
+        raw["neuron"] = {"tau_ms": 20.0}
+    with pytest.raises(UserError) as info:
+        config.validate(raw, "c.yaml")
+    assert info.value.key == "timestep_ms" and f"{section}.{key}" in info.value.message
+    config.validate({**raw, "timestep_ms": dt * 0.99}, "c.yaml")
+
+
+def test_history_memory_estimate_counts_the_floats_a_history_lists_per_check():
+    """The estimate charges 32 B (a Python float and its list slot) for every float the
+    inference history keeps in Python lists per check and method; the number of those floats
+    is counted on a real History after one check."""
+    from wi.infer import metrics
+    from wi.infer.history import History
+
+    h = History((2, 3))
+    h.append(1.0, np.zeros((2, 3)), dict.fromkeys(metrics.NAMES, 0.5))
+    listed = len(h.times) + sum(len(v) for v in h.scores.values())
+    h.close()
+
+    def term(interval_ms):
+        raw = {"kind": "lif_feedforward", "duration_ms": 6000.0,
+               "infer": {"check_interval_ms": interval_ms, "methods": {"stdwi": {}, "rdd": {}}}}  # fmt: skip
+        c = config.validate(raw)
+        return sum(b for k, b in c.memory_terms() if k == "infer.check_interval_ms")
+
+    # 1000 ms -> 6 checks, 500 ms -> 12 checks (+2 either way): 6 more checks, 2 methods
+    assert term(500.0) - term(1000.0) == 6 * 2 * 32 * listed
+
+
+def test_lif_memory_estimate_covers_the_weights_and_the_psp_traces_of_a_chunk():
+    """The terms blamed on the network size hold what a LIF run really allocates: the
+    input->output weights and the shared initial guess as dense (n_output, n_input) float64,
+    and RDD's output PSP traces of one 1000 ms chunk (wi.sim.synapse.psp_traces)."""
+    from wi.infer.driver import initial_guess_matrix
+    from wi.sim import build_protocol
+    from wi.sim.synapse import PSPState, psp_params, psp_traces
+
+    # output traces dominate: 200 output neurons, 4000 steps per chunk
+    cfg = config.validate({"kind": "lif_feedforward", "duration_ms": 1000.0,
+                           "network": {"n_input": 5, "n_output": 200}})  # fmt: skip
+    (chunk,) = list(build_protocol(cfg).chunks(4000))
+    out = chunk.spikes["output"]
+    zero = PSPState(np.zeros(200), np.zeros(200), 0)
+    x, _ = psp_traces(psp_params(10.0, 3.0, 0.25), zero, out.steps, out.neurons, 4000)
+    assert x.shape == (200, 4000)
+    share = sum(b for k, b in cfg.memory_terms() if k == "network.n_output")
+    assert share >= x.nbytes
+
+    # weights dominate: a square network, checked on a small build for shape and dtype
+    small = config.validate({"kind": "lif_feedforward", "duration_ms": 10.0,
+                             "network": {"n_input": 10, "n_output": 10}})  # fmt: skip
+    w = build_protocol(small).weights["input_output"]
+    g = initial_guess_matrix(small.infer.initial_guess, 10, 10)
+    assert (w.shape, w.dtype, g.shape, g.dtype) == ((10, 10), np.float64, (10, 10), np.float64)
+    # weights, guess and one chunk of traces (4000 steps at 0.25 ms) are held together
+    a, b = 6000, 8000
+    big = config.validate({"kind": "lif_feedforward", "network": {"n_input": a, "n_output": b}},
+                          check_resources=False)  # fmt: skip
+    share = sum(v for k, v in big.memory_terms() if k == "network.n_output")
+    assert share >= 2 * 8.0 * a * b + 8.0 * b * 4000
+
+
+@pytest.mark.parametrize(
+    ("rate_hz", "dt", "warns"),
+    [(100.0, 2.0, True), (500.0, 0.1, False), (50.0, 2.5, True), (90.0, 1.0, False)],
+)
+def test_wiener_warns_when_input_spikes_per_step_exceed_a_tenth(rate_hz, dt, warns):
+    """p = rate_hz * timestep_ms / 1000 input spikes per step (100 Hz at 2 ms: 0.2, warns;
+    500 Hz at 0.1 ms: 0.05, quiet)."""
+    c = config.validate({"kind": "wiener", "timestep_ms": dt, "duration_ms": 100.0,
+                         "network": {"n_pairs": 5}, "input": {"rate_hz": rate_hz}})  # fmt: skip
+    assert any("input.rate_hz" in w for w in c.suspicious()) == warns
+
+
+def test_wiener_memory_estimate_covers_input_driven_output_spikes():
+    """No drift, but input jumps of up to 1 (= threshold - reset) at 400 Hz: the neurons with
+    the largest weights fire on most input spikes; the estimate blamed on the drift must still
+    hold one 1000 ms chunk of those output spike events."""
+    from wi.sim import build_protocol
+
+    cfg = config.validate({"kind": "wiener", "duration_ms": 1000.0,
+                           "network": {"n_pairs": 10, "weight_max": 1.0}, "input": {"rate_hz": 400.0},
+                           "neuron": {"drift_per_ms": 0.0}})  # fmt: skip
+    (chunk,) = list(build_protocol(cfg).chunks(4000))
+    out = chunk.spikes["output"]
+    used = out.steps.nbytes + out.neurons.nbytes
+    assert len(out.steps) > 400  # the top neuron alone fires on most of its ~400 input spikes
+    share = sum(b for k, b in cfg.memory_terms() if k == "neuron.drift_per_ms")
+    assert used <= share

@@ -267,3 +267,41 @@ def test_missing_voltages_and_unknown_method_are_user_errors():
         session({"rdd": None}).feed(chunk)
     with pytest.raises(UserError, match="unknown method 'sdtwi'"):
         get("sdtwi")
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [Noise(drop_prob=0.3), Noise(add_fraction=0.5), Noise(jitter_ms=0.5)],
+    ids=["drop_only", "add_only", "jitter_only"],
+)
+def test_each_noise_kind_alone_perturbs_what_the_methods_see(noise):
+    """One small amount of one kind of noise, the others zero, still reaches the estimators:
+    their estimate differs from the one of a noiseless session fed the same chunk."""
+    chunk, _ = synthetic(31)
+    p = {"stdwi": STDWIParams(learning_rate=0.01)}
+    noisy = feed_all(session(p, noise=noise), [chunk]).result("stdwi")["weights"][-1]
+    clean = feed_all(session(p), [chunk]).result("stdwi")["weights"][-1]
+    assert not np.array_equal(noisy, clean)
+
+
+def test_compare_clean_sessions_see_the_clean_and_the_noisy_spikes():
+    """``compare_clean``: the first session equals, bit for bit, the session of the same config
+    without its noise section; the second (``_noisy``) one differs from it."""
+    from wi import config
+    from wi.infer.driver import sessions_from_config
+
+    chunk, _ = synthetic(33)
+    base = {
+        "kind": "lif_feedforward",
+        "duration_ms": N_STEPS * DT,
+        "timestep_ms": DT,
+        "network": {"n_input": 6, "n_output": 4},
+        "infer": {"methods": {"stdwi": {"learning_rate": 0.01}}},
+    }
+    noise = {"drop_prob": 0.3, "add_fraction": 0.2, "compare_clean": True}
+    both = sessions_from_config(config.validate({**base, "observation_noise": noise}), ["stdwi"])
+    (plain,) = sessions_from_config(config.validate(base), ["stdwi"])
+    assert [s.suffix for s in both] == ["", "_noisy"]
+    clean, noisy, plain = (feed_all(s, [chunk]).result("stdwi")["weights"] for s in both + [plain])
+    np.testing.assert_array_equal(clean, plain)
+    assert not np.array_equal(noisy[-1], plain[-1])

@@ -167,8 +167,9 @@ class _WithInfer(RunBase):
         """Spikes added by observation noise per 1000 ms block (at a nominal rate); the
         history's check times and per-check scores (Python floats in lists) per method."""
         added = self.observation_noise.add_fraction * n_neurons * _NOMINAL_RATE_HZ
-        # per check: the time and 5 scores, about 32 B per float held in a Python list
-        per_check = 6 * 32 * self._n_methods()
+        # per check: the time and the 4 scores of wi.infer.metrics.NAMES, about 32 B per
+        # float held in a Python list
+        per_check = 5 * 32 * self._n_methods()
         return [
             ("observation_noise.add_fraction", 2 * added * (_EVENT + _F8)),
             ("infer.check_interval_ms", self._n_checks() * per_check),
