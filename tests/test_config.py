@@ -466,3 +466,44 @@ def test_wiener_memory_estimate_covers_input_driven_output_spikes():
     assert len(out.steps) > 400  # the top neuron alone fires on most of its ~400 input spikes
     share = sum(b for k, b in cfg.memory_terms() if k == "neuron.drift_per_ms")
     assert used <= share
+
+
+def _lif_akrout(**akrout):
+    return {"kind": "lif_feedforward", "infer": {"methods": {"akrout": akrout}}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (_lif_akrout(momentum=1.5), "infer.methods.akrout.momentum"),
+        (_lif_akrout(momentum=1.0), "infer.methods.akrout.momentum"),
+        (_lif_akrout(clip=[0.5, 0.1]), "infer.methods.akrout.clip"),
+        (_lif_akrout(clip=[-0.1, -0.5]), "infer.methods.akrout.clip"),
+    ],
+    ids=["momentum_1.5", "momentum_1", "clip_reversed", "clip_negative_reversed"],
+)
+def test_akrout_momentum_below_one_and_clip_in_order(raw, key):
+    with pytest.raises(UserError) as info:
+        config.validate(raw, "c.yaml")
+    assert info.value.key.startswith(key), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _lif_akrout(momentum=0.9),
+        _lif_akrout(clip=[-0.5, 0.25]),
+        _lif_akrout(clip=[0.1, 0.1]),
+        {"kind": "wiener", "infer": {"methods": {"bayes": {"prior_variance": 0.5}}}},
+    ],
+    ids=["momentum_0.9", "clip_ordered", "clip_equal", "bayes_prior_variance_0.5"],
+)
+def test_valid_inference_values_near_the_bounds_pass(raw):
+    c = config.validate(raw, "c.yaml")
+    m = c.infer.methods
+    if m.akrout is not None:
+        assert m.akrout.momentum == raw["infer"]["methods"]["akrout"].get("momentum", 0.0)
+        if "clip" in raw["infer"]["methods"]["akrout"]:
+            assert list(m.akrout.clip) == raw["infer"]["methods"]["akrout"]["clip"]
+    else:
+        assert m.bayes.prior_variance == 0.5

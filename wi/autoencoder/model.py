@@ -224,7 +224,8 @@ def _kernel(
             out_steps[n_spk] = t
             out_neurons[n_spk] = chosen[q]
             n_spk += 1
-        if n_new > 1:  # report spikes of one step sorted by neuron
+        # report the spikes of one step sorted by neuron
+        if n_new > 1:
             a = out_neurons[n_spk - n_new : n_spk]
             a.sort()
     return n_spk, n_smp

@@ -1,0 +1,101 @@
+"""Edge cases of the autoencoder kernel (wi.autoencoder.model), worked out by hand.
+
+Every expected value below comes from the equations of the module docstring evaluated by hand
+for a network of one or two neurons, never from the code's own formulas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wi.autoencoder.model import (
+    Schedule,
+    initial_state,
+    make_params,
+    rate_cap_fraction,
+    simulate,
+)
+
+VALID = {"mu": 1.0, "eta": 0.0, "tau_ms": 16.0, "tau_adapt_ms": 64.0, "timestep_ms": 1.0}
+
+
+@pytest.mark.parametrize("key", ["mu", "tau_ms", "tau_adapt_ms", "timestep_ms"])
+@pytest.mark.parametrize("value", [0.0, -0.25])
+def test_each_constant_must_be_positive_when_the_others_are_valid(key, value):
+    """Zero (exactly) or a negative value of any one constant is refused on its own."""
+    with pytest.raises(ValueError, match="must be > 0"):
+        make_params(np.eye(2), **{**VALID, key: value})
+
+
+def test_adaptation_faster_than_one_ms_is_accepted():
+    """tau_a = 0.5 ms is positive: kappa = mu g (1 - tau / tau_a) = 1 * 1/2 * (1 - 32) = -15.5."""
+    p = make_params(np.eye(2), **{**VALID, "tau_adapt_ms": 0.5})
+    np.testing.assert_allclose(p.kappa, [-15.5, -15.5])
+
+
+def _first_step(w, phi, max_spikes):
+    """Spikes of step 0 for decoders ``w`` and a constant input ``phi`` switched on at step 0.
+
+    With mu = 1, tau = 16 ms, dt = 1 ms, eta = 0 and the state at rest, step 0 gives
+    V_i = dt/tau * g_i w_i . (tau/dt phi) = g_i w_i . phi and threshold 1/2.
+    """
+    p = make_params(np.asarray(w, float), **{**VALID, "max_spikes_per_step": max_spikes})
+    sched = Schedule(np.array([0]), np.asarray(phi, float)[None, :])
+    state, out = simulate(p, initial_state(p), sched, 1)
+    assert np.all(out.spike_steps == 0)
+    return out.spike_neurons.tolist(), state.pending.tolist()
+
+
+@pytest.mark.parametrize("phi", [[2.0, 3.0], [3.0, 2.0], [2.0, 2.0]])
+def test_two_spikes_of_one_step_are_reported_sorted_by_neuron(phi):
+    """W = I, mu = 1: g = 1/2, V = phi / 2 = (1, 1.5) etc., both above 1/2. Omega = 2 I, so the
+    first choice does not lower the other neuron (g Omega_01 = 0): with M = 2 both spike in
+    step 0, reported as neurons [0, 1] whichever was chosen first; with M = 1 only the larger
+    V - threshold (ties to the lowest index) spikes."""
+    neurons, pending = _first_step(np.eye(2), phi, 2)
+    assert neurons == [0, 1]
+    assert sorted(pending) == [0, 1]
+    one, _ = _first_step(np.eye(2), phi, 1)
+    assert one == [1 if phi[1] > phi[0] else 0]
+
+
+@pytest.mark.parametrize(("phi", "expected"), [(1.8, [0]), (2.4, [0, 1])])
+def test_second_choice_sees_the_first_spike(phi, expected):
+    """W = [[1], [1]], mu = 1: g = 1/2, V = phi / 2 for both, g Omega_01 = 1/2 * 1 = 1/2.
+    phi = 1.8: V - 1/2 = 0.4 > 0, neuron 0 wins the tie; then neuron 1 has 0.4 - 0.5 < 0: one
+    spike although M = 3. phi = 2.4: 0.7 - 0.5 = 0.2 > 0: both spike, and no third neuron
+    exists (pending keeps -1 in its last slot)."""
+    neurons, pending = _first_step([[1.0], [1.0]], [phi], 3)
+    assert neurons == expected
+    assert pending == expected + [-1] * (3 - len(expected))
+
+
+def test_spikes_of_step_zero_act_at_step_one_only():
+    """One neuron, W = [[1]], phi = 2 from step 0: V0 = g phi = 1 > 1/2 spikes at step 0.
+    Step 1 (no jump, drive = g phi = 1, f = 0): V = 1 + (1 - 1)/16 - g Omega = 1 - 1 = 0, so no
+    spike at step 1, and r = f = 1 (a spike adds 1, the decay acted before it)."""
+    p = make_params(np.array([[1.0]]), **VALID)
+    state, out = simulate(p, initial_state(p), Schedule(np.array([0]), np.array([[2.0]])), 2)
+    assert out.spike_steps.tolist() == [0]
+    np.testing.assert_allclose(state.voltage, [0.0], atol=1e-12)
+    np.testing.assert_allclose(state.rate, [1.0])
+    np.testing.assert_allclose(state.adaptation, [1.0])
+
+
+@pytest.mark.parametrize("start", [1, 30, 70, 250])
+def test_rate_cap_windows_start_at_start_step(start):
+    """One spike at each of the 100 steps from ``start`` fills the first window exactly (1.0);
+    the 100 steps from ``start + 25`` straddle two windows, 75 + 25 (0.75)."""
+    steps = np.arange(start, start + 100)
+    assert rate_cap_fraction(steps, start, 1000, 1) == 1.0
+    assert rate_cap_fraction(steps + 25, start, 1000, 1) == 0.75
+
+
+@pytest.mark.parametrize("max_spikes", [2, 4])
+def test_rate_cap_is_window_times_max_spikes(max_spikes):
+    """A run of 10 steps (shorter than the 100-step window) with ``max_spikes`` spikes at every
+    step is at its cap (1.0); one spike at each of its 10 steps is 1 / max_spikes of it."""
+    steps = np.arange(500, 510)
+    assert rate_cap_fraction(np.repeat(steps, max_spikes), 500, 10, max_spikes) == 1.0
+    assert rate_cap_fraction(steps, 500, 10, max_spikes) == 1.0 / max_spikes
