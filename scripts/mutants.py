@@ -73,6 +73,7 @@ ESTIMATOR_TESTS = (
     "test_infer_chunks.py",
     "test_infer_science.py",
     "faults/test_library_boundary.py",
+    "faults/test_library_boundary_edges.py",
 )
 # module -> test files (globs under tests/) that exercise it; any test file whose name contains
 # the module's stem (tests/test_*synapse*.py) is added automatically.
