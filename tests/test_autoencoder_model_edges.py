@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from wi.autoencoder.model import (
+    RateCapWarning,
     Schedule,
     initial_state,
     make_params,
     rate_cap_fraction,
     simulate,
+    warn_rate_cap,
 )
 
 VALID = {"mu": 1.0, "eta": 0.0, "tau_ms": 16.0, "tau_adapt_ms": 64.0, "timestep_ms": 1.0}
@@ -99,3 +101,81 @@ def test_rate_cap_is_window_times_max_spikes(max_spikes):
     steps = np.arange(500, 510)
     assert rate_cap_fraction(np.repeat(steps, max_spikes), 500, 10, max_spikes) == 1.0
     assert rate_cap_fraction(steps, 500, 10, max_spikes) == 1.0 / max_spikes
+
+
+@pytest.mark.parametrize(
+    "w", [[[1.0, np.nan]], [[np.inf, 0.0]], [[2.0], [-np.inf]], [[0.0, 0.0]], [[0.0], [0.0]]]
+)
+def test_decoders_with_a_non_finite_entry_or_all_zero_are_refused(w):
+    """A NaN or infinite entry is refused even next to non-zero finite entries, and an all-zero
+    W is refused although it is finite: either defect on its own is enough."""
+    with pytest.raises(ValueError, match="finite and not all zero"):
+        make_params(np.array(w), **VALID)
+
+
+def test_default_sample_interval_is_ten_steps():
+    """Without ``sample_every``, a 21-step run from rest samples steps 0, 10 and 20."""
+    p = make_params(np.array([[1.0]]), **VALID)
+    sched = Schedule(np.array([0]), np.array([[0.0]]))
+    _, out = simulate(p, initial_state(p), sched, 21)
+    assert out.sample_steps.tolist() == [0, 10, 20]
+
+
+@pytest.mark.parametrize(
+    ("t0", "n", "expected"),
+    [(7, 10, [10]), (11, 19, [20]), (11, 20, [20, 30]), (1, 9, []), (5, 0, []), (0, 0, [])],
+)
+def test_samples_of_a_run_starting_off_the_grid(t0, n, expected):
+    """A run of ``n`` steps from step ``t0`` samples the multiples of 10 in [t0, t0 + n - 1],
+    counted by hand; a run of 0 steps samples nothing and the state keeps its step."""
+    p = make_params(np.array([[1.0]]), **VALID)
+    sched = Schedule(np.array([0]), np.array([[0.0]]))
+    state = initial_state(p)._replace(step=t0)
+    new, out = simulate(p, state, sched, n, sample_every=10)
+    assert out.sample_steps.tolist() == expected
+    assert out.phi.shape == (len(expected), 1)
+    assert out.phi_hat.shape == (len(expected), 1)
+    assert new.step == t0 + n
+
+
+def test_rate_cap_of_a_single_spike():
+    """One spike in a 1-step run with M = 1 fills its cap (1.0); in a 4-step run it is 1/4, and
+    with M = 2 in a 1-step run it is 1/2."""
+    assert rate_cap_fraction(np.array([3]), 3, 1, 1) == 1.0
+    assert rate_cap_fraction(np.array([3]), 3, 4, 1) == 0.25
+    assert rate_cap_fraction(np.array([3]), 3, 1, 2) == 0.5
+
+
+def test_rate_cap_without_spikes_or_without_steps_is_zero():
+    """No spikes in a 10-step run: 0.0. A run of 0 (or a negative number of) steps: 0.0 even
+    if spike steps are passed."""
+    assert rate_cap_fraction(np.array([], dtype=np.int64), 0, 10, 1) == 0.0
+    assert rate_cap_fraction(np.array([0, 1]), 0, 0, 1) == 0.0
+    assert rate_cap_fraction(np.array([0]), 0, -3, 1) == 0.0
+
+
+def test_rate_cap_warning_at_exactly_95_percent():
+    """95 % of the cap warns (the rule is >= 95 %); with dt = 0.5 ms and M = 1 the cap is
+    1000 / 0.5 = 2000 spikes/s. Just below (0.94) returns None."""
+    with pytest.warns(RateCapWarning):
+        msg = warn_rate_cap(0.95, 0.5, 1)
+    assert msg is not None
+    assert "reached 95% of its cap 2000 spikes/s" in msg
+    assert warn_rate_cap(0.94, 0.5, 1) is None
+
+
+def test_rate_cap_warning_message_at_the_cap():
+    """A fraction of 1.0 with dt = 0.25 ms and M = 2: 100 % of 2 * 1000 / 0.25 = 8000 spikes/s."""
+    with pytest.warns(RateCapWarning):
+        msg = warn_rate_cap(1.0, 0.25, 2)
+    assert "reached 100% of its cap 8000 spikes/s" in msg
+
+
+@pytest.mark.parametrize(("w", "phi", "max_spikes"), [([[1.0]], 1.0, 1), ([[1.0], [1.0]], 2.0, 2)])
+def test_a_neuron_exactly_at_threshold_does_not_spike(w, phi, max_spikes):
+    """The rule is strictly above: V_i > 1/2 + eta g_i. W = [[1]], mu = 1, phi = 1: V = g phi
+    = 1/2 exactly (1/16 * 1/2 * 16), so no spike. W = [[1], [1]], phi = 2, M = 2: V = 1 for
+    both, neuron 0 spikes; neuron 1 then sits at 1 - g Omega_10 = 1 - 1/2 = 1/2, exactly at
+    threshold, so it does not spike."""
+    neurons, _ = _first_step(w, [phi], max_spikes)
+    assert neurons == [0] * (len(w) - 1)
