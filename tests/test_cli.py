@@ -194,3 +194,13 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def simulated_run(factory, name: str, seed: int, *sets) -> Path:
+    """A run file written by the real `wi simulate` (lif_feedforward, ``seed``, ``--set`` args)
+    in a fresh directory of ``factory`` (pytest's tmp_path_factory)."""
+    d = factory.mktemp(name)
+    cfg = write(d / "c.yaml", f"kind: lif_feedforward\nseed: {seed}\n")
+    code, _, err = wi("simulate", cfg, "-o", d / "sim.h5", "-q", *sets)
+    assert code == 0, err
+    return d / "sim.h5"

@@ -6,18 +6,14 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.test_cli import assert_user_error, wi, write
+from tests.test_cli import assert_user_error, simulated_run, wi, write
 
 TINY = ["--set", "duration_ms=3000", "--set", "network.n_input=8", "--set", "network.n_output=3"]
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    d = tmp_path_factory.mktemp("msg")
-    cfg = write(d / "c.yaml", "kind: lif_feedforward\nseed: 3\n")
-    code, _, err = wi("simulate", cfg, "-o", d / "sim.h5", "-q", *TINY)
-    assert code == 0, err
-    return d / "sim.h5"
+    return simulated_run(tmp_path_factory, "msg", 3, *TINY)
 
 
 @pytest.mark.parametrize(

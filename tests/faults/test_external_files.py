@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.test_cli import assert_user_error, wi, write
+from tests.test_cli import assert_user_error, simulated_run, wi
 from wi.store import reader
 
 TINY = ["--set", "duration_ms=3000", "--set", "network.n_input=8", "--set", "network.n_output=3"]
@@ -15,11 +15,7 @@ TINY = ["--set", "duration_ms=3000", "--set", "network.n_input=8", "--set", "net
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ext")
-    cfg = write(d / "c.yaml", "kind: lif_feedforward\nseed: 11\n")
-    code, _, err = wi("simulate", cfg, "-o", d / "sim.h5", "-q", *TINY)
-    assert code == 0, err
-    return d / "sim.h5"
+    return simulated_run(tmp_path_factory, "ext", 11, *TINY)
 
 
 def _external(tmp_path, source):

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.test_cli import assert_user_error, wi, write
+from tests.test_cli import assert_user_error, simulated_run, wi
 from wi.infer import driver
 
 TINY = ["--set", "duration_ms=5000", "--set", "network.n_input=12", "--set", "network.n_output=3"]
@@ -16,11 +16,7 @@ TINY = ["--set", "duration_ms=5000", "--set", "network.n_input=12", "--set", "ne
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    d = tmp_path_factory.mktemp("inplace")
-    cfg = write(d / "c.yaml", "kind: lif_feedforward\nseed: 9\n")
-    code, _, err = wi("simulate", cfg, "-o", d / "sim.h5", "-q", *TINY)
-    assert code == 0, err
-    return d / "sim.h5"
+    return simulated_run(tmp_path_factory, "inplace", 9, *TINY)
 
 
 @pytest.fixture
