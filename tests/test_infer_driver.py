@@ -305,3 +305,109 @@ def test_compare_clean_sessions_see_the_clean_and_the_noisy_spikes():
     clean, noisy, plain = (feed_all(s, [chunk]).result("stdwi")["weights"] for s in both + [plain])
     np.testing.assert_array_equal(clean, plain)
     assert not np.array_equal(noisy[-1], plain[-1])
+
+
+def test_noisy_session_learns_from_every_noisy_block_including_the_last():
+    """The session's noisy estimate equals an estimator fed the noise stage's output directly
+    (all blocks, the last one included), and the spikes it saw are the stage's."""
+    from wi.infer.noise import NoiseStage
+
+    chunk, _ = synthetic(41)
+    p = STDWIParams(learning_rate=0.01)
+    noise = Noise(0.2, 0.3, 1.5)
+    s = feed_all(session({"stdwi": p}, noise=noise, seed=9), irregular_pieces(chunk, 4))
+    stage = NoiseStage(
+        drop_prob=0.2,
+        add_fraction=0.3,
+        jitter_ms=1.5,
+        seed=9,
+        populations={"input": 6, "output": 4},
+        timestep_ms=DT,
+        n_steps=N_STEPS,
+    )
+    blocks = stage.push(chunk)
+    assert blocks[-1].stop_step == N_STEPS and stage.flush() == []
+    guess = 0.01 * (np.random.RandomState(3).uniform(size=(4, 6)) - 0.5)
+    est = STDWI(p).start(6, 4, DT, guess, duration_ms=N_STEPS * DT)
+    for b in blocks:
+        est.update(b)
+    est.finalize()
+    np.testing.assert_array_equal(s.result("stdwi")["weights"][-1], est.snapshot())
+    # and the last block matters: without it the estimate is another one
+    est2 = STDWI(p).start(6, 4, DT, guess, duration_ms=N_STEPS * DT)
+    for b in blocks[:-1]:
+        est2.update(b)
+    est2.finalize()
+    assert not np.array_equal(est2.snapshot(), est.snapshot())
+
+
+def test_zero_noise_is_no_noise():
+    """A noise section whose amounts are all zero gives no noise stage and the same estimates,
+    bit for bit, as no noise section; the default noise seed is 0."""
+    chunk, _ = synthetic(42)
+    p = {"stdwi": STDWIParams(learning_rate=0.01)}
+    zero = session(p, noise=Noise(0.0, 0.0, 0.0))
+    assert zero.noise is None
+    a = feed_all(zero, [chunk]).result("stdwi")["weights"]
+    b = feed_all(session(p), [chunk]).result("stdwi")["weights"]
+    np.testing.assert_array_equal(a, b)
+    opts = dict(
+        n_pre=6, n_post=4, timestep_ms=DT, duration_ms=N_STEPS * DT, check_interval_ms=700.0
+    )
+    noise = Noise(0.2, 0.2, 0.0)
+    w = [
+        feed_all(InferenceSession(p, noise=noise, **opts, **kw), [chunk]).result("stdwi")
+        for kw in ({}, {"seed": 0}, {"seed": 1})
+    ]
+    np.testing.assert_array_equal(w[0]["weights"], w[1]["weights"])
+    assert not np.array_equal(w[0]["weights"][-1], w[2]["weights"][-1])
+
+
+@pytest.mark.parametrize(
+    ("noise", "n_sessions"),
+    [
+        ({"drop_prob": 0.3}, 1),  # noisy, compare_clean off (the default)
+        ({"drop_prob": 0.3, "compare_clean": False}, 1),
+        ({"compare_clean": True}, 1),  # nothing to compare: no noise at all
+        ({"drop_prob": 0.3, "compare_clean": True}, 2),
+    ],
+)
+def test_compare_clean_needs_active_noise(noise, n_sessions):
+    from wi import config
+    from wi.infer.driver import sessions_from_config
+
+    cfg = config.validate(
+        {
+            "kind": "lif_feedforward",
+            "duration_ms": 100.0,
+            "network": {"n_input": 6, "n_output": 4},
+            "observation_noise": noise,
+            "infer": {"methods": {"stdwi": {}}},
+        }
+    )
+    sessions = sessions_from_config(cfg)
+    assert len(sessions) == n_sessions
+    assert [s.suffix for s in sessions] == ["", "_noisy"][:n_sessions]
+    assert (sessions[-1].noise is not None) == ("drop_prob" in noise)
+
+
+def test_runtime_is_measured_and_write_closes_first(tmp_path):
+    """runtime_s is the time spent in the estimators (>= 0, below the wall time of the feed);
+    ``write`` on an unclosed session closes it first (the last row is the estimate after all
+    the data); ``release`` closes the spooled history files."""
+    import time
+
+    chunk, _ = synthetic(43)
+    s = session({"stdwi": STDWIParams(learning_rate=0.01)})
+    t0 = time.perf_counter()
+    for piece in irregular_pieces(chunk, 3):
+        s.feed(piece)
+    wall = time.perf_counter() - t0
+    with h5py.File(tmp_path / "w.h5", "w") as h5:
+        s.write(h5)  # no close() before
+        times = h5["inference/stdwi/time_ms"][()]
+        runtime = h5["inference/stdwi"].attrs["runtime_s"]
+    assert times[-1] == N_STEPS * DT
+    assert 0.0 < runtime <= wall + 0.05
+    s.release()
+    assert all(h.fh.closed for h in s.history.values())

@@ -39,3 +39,46 @@ def test_a_single_trial_fires_with_probability_p():
     hits = sum(len(bernoulli_events(rng, 1, 0, 1, p)[0]) for _ in range(reps))
     se = np.sqrt(reps * p * (1 - p))
     assert abs(hits - reps * p) < 5 * se
+
+
+def test_push_event_grows_full_arrays_and_keeps_every_event():
+    """Starting from empty arrays, every push that finds them full grows them; all events
+    come back in order, whatever the start capacity."""
+    from wi.sim.stimulus import push_event
+
+    want_s = np.arange(0, 300, 3, dtype=np.int64)
+    want_u = (np.arange(100) % 7).astype(np.int32)
+    for capacity in (0, 1, 5, 100):
+        steps, units, count = np.empty(capacity, np.int64), np.empty(capacity, np.int32), 0
+        for s, u in zip(want_s, want_u, strict=True):
+            steps, units, count = push_event(steps, units, count, s, u)
+        assert count == 100 and steps.shape[0] >= 100
+        if capacity == 100:  # never full: the caller's arrays are filled, not replaced
+            assert steps.shape[0] == 100 and units.shape[0] == 100
+        np.testing.assert_array_equal(steps[:count], want_s)
+        np.testing.assert_array_equal(units[:count], want_u)
+
+
+def test_a_rate_of_one_spike_per_step_is_a_valid_probability():
+    """rate_hz * dt = 1000 (p = 1) is accepted and every active unit fires at every step;
+    just above it is refused."""
+    params = stimulus_params(4, 0.5, 4000.0, 0.0, DT)  # 4000 Hz at 0.25 ms: p = 1
+    assert params.p_own == 1.0
+    ev = StimulusSource(params, 3, 100.0, DT).events(0, 400)
+    assert len(ev.steps) == 400 * 2  # 2 active units x 400 steps
+    with pytest.raises(ValueError, match="not a probability"):
+        stimulus_params(4, 0.5, 4000.1, 0.0, DT)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_push_bernoulli_without_trials_draws_no_random_number(p):
+    """No trials (no steps or no units): no event and the generator is not advanced, as the
+    docstring promises (a wasted draw would shift every later spike of the stream)."""
+    from wi.sim.stimulus import push_bernoulli
+
+    for n_steps, units in ((0, np.arange(3)), (5, np.arange(0))):
+        rng = np.random.default_rng(7)
+        steps, neurons = np.empty(4, np.int64), np.empty(4, np.int32)
+        _, _, count = push_bernoulli(rng, p, 10, n_steps, units, steps, neurons, 0)
+        assert count == 0
+        assert rng.random() == np.random.default_rng(7).random()

@@ -184,8 +184,7 @@ class InferenceSession:
             return
         if self._fed != self.n_steps:
             raise ValueError(f"data ended at step {self._fed}, expected {self.n_steps}")
-        for c in self.noise.flush() if self.noise else []:
-            self._consume(c)
+        # no noise flush needed: the stage's last block ends at n_steps and was emitted by push
         for name, est in self.estimators.items():
             if name in self._diverged:
                 continue
