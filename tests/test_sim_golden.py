@@ -24,7 +24,12 @@ def _digests(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     sha, shape = {}, {}
 
     def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and name.startswith("populations/"):
+        # spike_count (derived from the spikes, added to the layout later) is not in the record
+        if (
+            isinstance(obj, h5py.Dataset)
+            and name.startswith("populations/")
+            and not name.endswith("/spike_count")
+        ):
             a = obj[()]
             sha[name] = hashlib.sha256(a.tobytes()).hexdigest()
             shape[name] = list(a.shape)

@@ -1,6 +1,7 @@
 """``wi infer``: inference from a stored run file, adding the results in place or to a new file.
 
-The file and the request are checked before any work (external files:
+The file and the request are checked before any work (a run without spike times,
+``record.spikes: false``, is refused before anything is locked or read; external files:
 :meth:`wi.store.RunFile.validate_population`; the history size; only ``infer.*`` and
 ``observation_noise.*`` may change), the
 data are replayed as chunks into the inference sessions, then the results are written:
@@ -18,7 +19,7 @@ import numpy as np
 from wi.errors import UserError
 from wi.pipeline import CHUNK_MS, METHODS, _check_names, _chunk_steps, _write_sessions
 from wi.progress import progress
-from wi.store import atomic_path, open_run
+from wi.store import atomic_path, open_run, require_spikes
 from wi.store.lock import writer_lock
 from wi.store.update import add_groups, open_for_update, require_writable_file
 
@@ -96,8 +97,8 @@ def infer(
     """
     _check_names(methods)
     path = Path(path)
-    with open_run(path):  # is it a run file at all (before any lock file is made)?
-        pass
+    with open_run(path) as run_file:  # is it a run file at all (before any lock file is made)?
+        _require_spike_times(run_file)
     if output is None:
         require_writable_file(path)
     elif Path(output).exists() and os.path.samefile(output, path):
@@ -127,6 +128,15 @@ def infer(
             finally:
                 for session in sessions:
                     session.release()
+
+
+def _require_spike_times(run_file) -> None:
+    """Refuse, before any lock or work, a run written with ``record.spikes: false``: the
+    spike times of ``input`` and ``output`` are what inference reads (a missing population
+    is reported later, with the other checks of the file)."""
+    for pop in ("input", "output"):
+        if f"populations/{pop}" in run_file.h5 and not run_file.spikes_stored(pop):
+            require_spikes(run_file.h5, pop, run_file.path)
 
 
 def _require_space(sessions, target: Path, extra: int = 0) -> None:

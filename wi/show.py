@@ -1,7 +1,8 @@
 """``wi show RUN.h5``: rich tables summarising a run file, reading only what they print.
 
 Tables: the run (root attributes), populations (neurons; firing rates = spike count / duration
-from ``spike_times_index`` alone), true network weights (shape, mean, SD, fraction negative),
+from the counts alone, :func:`wi.store.spike_counts`; a column "spike times" says which
+populations have none, ``record.spikes: false``), true network weights (shape, mean, SD, fraction negative),
 then per inference method the final scores (last history row) or the autoencoder's summary
 metrics (attributes of ``/autoencoder``).
 """
@@ -60,18 +61,24 @@ def population_table(h5, duration_ms: float) -> Table | None:
     pops = data.populations(h5)
     if not pops:
         return None
+    timed = {p: data.spike_times_stored(h5, p) for p in pops}
     t = Table(title="populations (rate = spikes / duration)", title_justify="left")
-    for c in ("population", "neurons", "spikes", "mean rate (Hz)", "range (Hz)"):
-        t.add_column(c, justify="left" if c == "population" else "right")
+    cols = ("population", "neurons", "spikes", "mean rate (Hz)", "range (Hz)")
+    cols += () if all(timed.values()) else ("spike times",)
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("population", "spike times") else "right")
     for p in pops:
-        ends = data.spike_ends(h5, p)
+        counts = data.spike_counts(h5, p)
         rates = data.rates_hz(h5, p, duration_ms)
-        total = int(ends[-1]) if len(ends) else 0
         if len(rates):
             mean, rng = f"{rates.mean():.4g}", f"{rates.min():.4g} - {rates.max():.4g}"
         else:
             mean, rng = "-", "-"
-        t.add_row(p, str(len(ends)), str(total), mean, rng)
+        stored = () if all(timed.values()) else ("stored" if timed[p] else "not stored",)
+        t.add_row(p, str(len(counts)), str(int(counts.sum())), mean, rng, *stored)
+    if not all(timed.values()):
+        t.caption = "not stored: the run used record.spikes: false (counts only)"
+        t.caption_justify = "left"
     return t
 
 

@@ -1,9 +1,11 @@
 """Readers shared by ``wi plot`` and ``wi show``: they read only what is drawn or printed.
 
 A 4000 s run holds ~20 M spikes; nothing here loads a whole ``spike_times`` dataset. Firing
-rates come from ``spike_times_index`` alone (count_i = end_i - end_{i-1}, rate = count /
-duration); rasters read, per neuron, a prefix of its train that grows geometrically until it
-passes the time window (spike trains are sorted per neuron).
+rates come from the spike counts alone (:func:`wi.store.spike_counts`: the differences of
+``spike_times_index``, or ``spike_count`` in a run written with ``record.spikes: false``;
+rate = count / duration); rasters read, per neuron, a prefix of its train that grows
+geometrically until it passes the time window (spike trains are sorted per neuron), and only
+for populations whose spike times are stored (:func:`spike_times_stored`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import yaml
 from wi.config import yaml_load
 from wi.errors import UserError
 from wi.infer.metrics import time_to_r90_ms as _time_to_r90_ms
+from wi.store.populations import require_spikes, spike_counts, spikes_stored
 from wi.store.reader import attr_str  # noqa: F401 (used here and by wi.show / wi.plot)
 
 _FIRST_READ = 64  # minimum elements per prefix read
@@ -66,21 +69,24 @@ def observation_noise(cfg: dict) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- populations
 def populations(h5: h5py.File) -> list[str]:
-    """Populations with spike data, in the protocol's order (stimulus, input, output, others)."""
+    """Populations with spike data (spike times or only counts), in the protocol's order
+    (stimulus, input, output, others)."""
     if "populations" not in h5:
         return []
     names = [
         p
         for p in h5["populations"]
         if isinstance(h5["populations"][p], h5py.Group)
-        and "spike_times_index" in h5["populations"][p]
+        and any(d in h5["populations"][p] for d in ("spike_times_index", "spike_count"))
     ]
     order = {"stimulus": 0, "input": 1, "output": 2}
     return sorted(names, key=lambda p: (order.get(p, 3), p))
 
 
 def spike_ends(h5: h5py.File, pop: str) -> np.ndarray:
-    """``spike_times_index`` (END offsets, int64), checked to be non-decreasing."""
+    """``spike_times_index`` (END offsets, int64), checked to be non-decreasing (a population
+    without spike times is a UserError, :func:`wi.store.require_spikes`)."""
+    require_spikes(h5, pop)
     key = f"populations/{pop}/spike_times_index"
     ends = np.asarray(h5[key][()], dtype=np.int64).reshape(-1)
     if len(ends) and (ends[0] < 0 or np.any(np.diff(ends) < 0)):
@@ -88,11 +94,14 @@ def spike_ends(h5: h5py.File, pop: str) -> np.ndarray:
     return ends
 
 
+def spike_times_stored(h5: h5py.File, pop: str) -> bool:
+    """Whether ``pop`` has its spike times (false in a run with ``record.spikes: false``)."""
+    return spikes_stored(h5, pop)
+
+
 def rates_hz(h5: h5py.File, pop: str, duration_ms: float) -> np.ndarray:
-    """Mean firing rate of each neuron (Hz) = spike count / duration, from the index only."""
-    ends = spike_ends(h5, pop)
-    counts = np.diff(ends, prepend=0)
-    return counts / (duration_ms / 1000.0)
+    """Mean firing rate of each neuron (Hz) = spike count / duration, from the counts only."""
+    return spike_counts(h5, pop) / (duration_ms / 1000.0)
 
 
 def first_spikes(

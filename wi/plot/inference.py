@@ -1,7 +1,8 @@
 """Figures of a weight-inference run (``lif_feedforward`` / ``wiener`` / external data).
 
 Each ``fig_*`` function takes arrays already read and returns a matplotlib Figure, so tests can
-inspect what is drawn; :func:`figures` decides which fit the file and reads only their data.
+inspect what is drawn; :func:`figures` decides which fit the file and reads only their data (a
+run written with ``record.spikes: false`` has no raster: its rates come from the counts).
 """
 
 from __future__ import annotations
@@ -242,17 +243,20 @@ def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
     duration_ms = float(h5.attrs["duration_ms"])
     kind = data.attr_str(h5.attrs.get("kind"))
     pops = data.populations(h5)
-    if pops:
+    # the raster needs spike times (absent with record.spikes: false); rates need only counts
+    timed = [p for p in pops if data.spike_times_stored(h5, p)]
+    if timed:
         t_max = min(RASTER_MS, duration_ms)
 
         def raster():
             rows = []
-            for p in pops:
+            for p in timed:
                 t, i, n_shown = data.first_spikes(h5, p, t_max, duration_ms, RASTER_MAX_NEURONS)
                 rows.append((p, t, i, n_shown, len(data.spike_ends(h5, p))))
             return fig_raster(rows, t_max)
 
         out.append(("raster", raster))
+    if pops:
         out.append(
             (
                 "firing_rates",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from wi.infer.params import DEFAULT_STIMULUS_MS, InferConfig
 from wi.memory import disk_warning
@@ -43,7 +43,24 @@ class ObservationNoise(Section):
 
 
 class Record(Section):
+    """What the run file stores besides the true weights and the inference results.
+
+    ``spikes``: the spike times of every population (``spike_times``, ``spike_times_index``
+    and per-spike marks); with false only each neuron's spike count is stored (a run kept for
+    its inference history: the file no longer grows with the number of spikes, and ``wi
+    infer`` cannot use it). ``voltages``: the membrane traces (independent of ``spikes``).
+    Both take only ``true`` or ``false`` (not 1 or "yes").
+    """
+
     voltages: bool = False
+    spikes: bool = True
+
+    @field_validator("voltages", "spikes", mode="before")
+    @classmethod
+    def _only_booleans(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
 
 
 # ----------------------------------------------------------------------------- lif_feedforward

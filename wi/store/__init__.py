@@ -8,9 +8,12 @@ exception (signals included) the temporary files are removed and an existing tar
 untouched. ``wi infer`` adds results in place (:mod:`wi.store.update`).
 
 Reading: :func:`open_run` checks the schema; :class:`RunFile` reads attributes, spike trains,
-and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects.
+and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects. A run written with
+``record.spikes: false`` keeps only per-neuron spike counts (:mod:`wi.store.populations`:
+:func:`spikes_stored`, :func:`spike_counts`; :func:`require_spikes` refuses it in one line).
 """
 
+from wi.store.populations import NOT_STORED, require_spikes, spike_counts, spikes_stored
 from wi.store.reader import (
     COMPLETE,
     HDF5_MAGIC,
@@ -33,11 +36,13 @@ from wi.store.writer import (
     mark_complete,
     now_utc,
     publish,
+    spikes_recorded,
     write_root_attrs,
 )
 
 __all__ = [
     "HDF5_MAGIC",
+    "NOT_STORED",
     "SCHEMA",
     "SCHEMA_VERSION",
     "RunFile",
@@ -57,4 +62,8 @@ __all__ = [
     "open_run",
     "publish",
     "read_config_attr",
+    "require_spikes",
+    "spike_counts",
+    "spikes_stored",
+    "spikes_recorded",
 ]

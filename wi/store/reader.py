@@ -11,6 +11,7 @@ import numpy as np
 
 from wi.chunk import Chunk, SpikeEvents, ms_to_steps
 from wi.errors import UserError, require_file
+from wi.store.populations import require_spikes, spike_counts, spikes_stored
 from wi.store.writer import SCHEMA, SCHEMA_VERSION
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -182,21 +183,20 @@ class RunFile:
         return list(self.h5["populations"]) if "populations" in self.h5 else []
 
     def _pop(self, pop: str) -> h5py.Group:
-        key = f"populations/{pop}"
-        if key not in self.h5:
-            raise UserError("population missing", file=self.path, key=f"/{key}")
-        g = self.h5[key]
-        for d in ("spike_times", "spike_times_index"):
-            if d not in g:
-                raise UserError("dataset missing", file=self.path, key=f"/{key}/{d}")
-        return g
+        return require_spikes(self.h5, pop, self.path)
+
+    def spikes_stored(self, pop: str) -> bool:
+        """Whether the spike times of ``pop`` are in the file (see :func:`spikes_stored`)."""
+        return spikes_stored(self.h5, pop, self.path)
 
     def n_neurons(self, pop: str) -> int:
-        return int(self._pop(pop)["spike_times_index"].shape[0])
+        """Neurons of ``pop``: the length of its spike index, or of its counts."""
+        return len(self.spike_counts(pop))
 
     def spike_counts(self, pop: str) -> np.ndarray:
-        ends = self._pop(pop)["spike_times_index"][()].astype(np.int64)
-        return np.diff(np.concatenate([[0], ends]))
+        """Spikes of each neuron of ``pop`` over the run, int64 (n_neurons,)
+        (see :func:`spike_counts`); works whether or not the spike times are stored."""
+        return spike_counts(self.h5, pop, self.path)
 
     def spike_trains(self, pop: str, t_max_ms: float | None = None) -> list[np.ndarray]:
         """Per-neuron spike times in ms (optionally only those before ``t_max_ms``)."""

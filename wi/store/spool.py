@@ -1,7 +1,9 @@
 """Spike events spooled to scratch files during a run, written out in the ragged layout.
 
 Memory is bounded by :data:`_GROUP_EVENTS` (one neuron group sorted at once) and
-:data:`_BLOCK_EVENTS` (one block read at once), whatever the number of spikes.
+:data:`_BLOCK_EVENTS` (one block read at once), whatever the number of spikes. A population
+whose spike times are not stored (``record.spikes: false``) only counts its spikes
+(:class:`SpikeCounter`): nothing grows with the number of spikes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ def _write(fh, array: np.ndarray) -> None:
     """Append ``array``'s bytes to ``fh`` (a full disk raises OSError with its errno, which
     ``ndarray.tofile`` does not report)."""
     fh.write(np.ascontiguousarray(array).data)
+
+
+class SpikeCounter:
+    """Per-neuron spike counts of a population whose spike times are not stored.
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.counts = np.zeros(n, np.int64)
+
+    def append(self, ev: SpikeEvents, marks: dict[str, np.ndarray]) -> None:
+        """Count the events' spikes per neuron (``marks`` are not stored)."""
+        if len(ev):
+            self.counts += np.bincount(ev.neurons, minlength=self.n)
+
+    def close(self) -> None:
+        """Nothing to release (the same interface as :class:`EventSpool`)."""
 
 
 class EventSpool:

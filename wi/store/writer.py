@@ -19,7 +19,8 @@ from wi import __version__, interrupt
 from wi.chunk import Chunk
 from wi.errors import UserError, require_writable_dir
 from wi.store.lock import writer_lock
-from wi.store.spool import EventSpool
+from wi.store.spool import EventSpool, SpikeCounter
+from wi.yamlio import yaml_load
 
 SCHEMA = "wi-run"
 SCHEMA_VERSION = 1
@@ -172,6 +173,28 @@ def atomic_path(
         raise
 
 
+def spikes_recorded(config_yaml: str) -> bool:
+    """``record.spikes`` of a resolved config (YAML text); true when the key is absent.
+
+    Parameters
+    ----------
+    config_yaml : str
+        The config as YAML (the root attribute ``config`` of a run file).
+
+    Returns
+    -------
+    bool
+        Whether the spike times of the run are stored.
+    """
+    try:
+        raw = yaml_load(config_yaml)
+    except Exception:  # noqa: BLE001 (not a config: the default)
+        return True
+    record = raw.get("record") if isinstance(raw, dict) else None
+    value = record.get("spikes", True) if isinstance(record, dict) else True
+    return value if isinstance(value, bool) else True
+
+
 class RunWriter:
     """Write one run file. Use as a context manager::
 
@@ -181,6 +204,10 @@ class RunWriter:
         for chunk in protocol.chunks():
             w.append(chunk)
     # renamed into place, status="complete"
+
+    ``spikes`` (default: the config's ``record.spikes``, true when absent) says whether the
+    populations' spike times are stored; without them only per-neuron counts are kept
+    (``/populations/<pop>/spike_count``, always written) and nothing is spooled.
     """
 
     def __init__(
@@ -192,14 +219,16 @@ class RunWriter:
         command: str | None = None,
         n_steps: int | None = None,
         overwrite: bool = False,
+        spikes: bool | None = None,
     ):
         self.path = Path(path)
+        self.spikes = spikes_recorded(config_yaml) if spikes is None else bool(spikes)
         self.overwrite = overwrite
         self.config_yaml = config_yaml
         self.attrs = dict(attrs)
         self.command = command if command is not None else " ".join(["wi", *sys.argv[1:]])
         self.n_steps = n_steps
-        self._spools: dict[str, EventSpool] = {}
+        self._spools: dict[str, EventSpool | SpikeCounter] = {}
         self._mark_attrs: dict[str, dict] = {}
         self._voltages: dict[str, dict[str, h5py.Dataset]] = {}
         self._ctx = None
@@ -277,16 +306,23 @@ class RunWriter:
         voltages: tuple[str, ...] = (),
         marks: dict[str, dict] | None = None,
         attrs: dict | None = None,
+        spikes: bool | None = None,
     ) -> None:
         """Declare a population. ``voltages`` names dense float32 traces to store
         ((n_neurons, n_steps), chunked, compressed); ``marks`` names per-spike values stored
-        aligned with ``spike_times`` (dict name -> dataset attrs)."""
+        aligned with ``spike_times`` (dict name -> dataset attrs). ``spikes`` (default: the
+        writer's) stores the spike times and marks; without them only the counts are kept."""
+        spikes = self.spikes if spikes is None else bool(spikes)
         g = self.h5.create_group(f"populations/{name}")
         g.attrs["n_neurons"] = int(n_neurons)
+        g.attrs["spikes_stored"] = spikes
         for k, v in (attrs or {}).items():
             g.attrs[k] = v
         marks = marks or {}
-        self._spools[name] = EventSpool(self._scratch, name, n_neurons, tuple(marks))
+        if spikes:
+            self._spools[name] = EventSpool(self._scratch, name, n_neurons, tuple(marks))
+        else:
+            self._spools[name] = SpikeCounter(n_neurons)
         self._mark_attrs[name] = marks
         if voltages:
             if self.n_steps is None:
@@ -331,5 +367,9 @@ class RunWriter:
     def _finish(self) -> None:
         dt = float(self.h5.attrs["timestep_ms"])
         for pop, spool in self._spools.items():
-            spool.write_ragged(self.h5[f"populations/{pop}"], dt, self._mark_attrs[pop])
+            group = self.h5[f"populations/{pop}"]
+            if isinstance(spool, EventSpool):
+                spool.write_ragged(group, dt, self._mark_attrs[pop])
+            count = group.create_dataset("spike_count", data=spool.counts.astype(np.int64))
+            count.attrs["units"] = "spikes"
         mark_complete(self.h5)
