@@ -30,24 +30,42 @@ if os.environ.get("WI_FAULT_DIR"):
     import wi.pipeline as _pipeline
 
     _real_run = _pipeline.run
+    _real_run_shared = _pipeline.run_shared
 
-    def run(cfg, out, **kwargs):
+    def _before(cfgs):
         flags = Path(os.environ["WI_FAULT_DIR"])
         with open(flags / "calls.txt", "a") as fh:
-            fh.write(f"{cfg.seed}\n")
-        if (flags / f"raise-{cfg.seed}").exists():
+            fh.write("".join(f"{cfg.seed}\n" for cfg in cfgs))
+        with open(flags / "sims.txt", "a") as fh:
+            fh.write(f"{cfgs[0].seed}\n")
+        seed = cfgs[0].seed
+        if (flags / f"raise-{seed}").exists():
             print("fault hook: about to fail", flush=True)
-            raise RuntimeError(f"boom for seed {cfg.seed}")
-        if (flags / f"abort-{cfg.seed}").exists():
+            raise RuntimeError(f"boom for seed {seed}")
+        if (flags / f"abort-{seed}").exists():
             print("fault hook: about to abort", flush=True)
             os.abort()
-        result = _real_run(cfg, out, **kwargs)
-        if (flags / f"diverge-{cfg.seed}").exists():
+        return flags / f"diverge-{seed}"
+
+    def _after(flag):
+        if flag.exists():
             print("fault hook: pretending an inference method diverged", flush=True)
             sys.exit(3)
+
+    def run(cfg, out, **kwargs):
+        flag = _before([cfg])
+        result = _real_run(cfg, out, **kwargs)
+        _after(flag)
+        return result
+
+    def run_shared(cfgs, outs, **kwargs):
+        flag = _before(cfgs)
+        result = _real_run_shared(cfgs, outs, **kwargs)
+        _after(flag)
         return result
 
     _pipeline.run = run
+    _pipeline.run_shared = run_shared
 '''
 
 #: A network small enough that a 200 ms point runs in about a second.
@@ -115,6 +133,12 @@ def install_faults(tmp_path: Path, monkeypatch) -> Path:
 def calls(flags: Path) -> list[int]:
     """The seeds the hooked pipeline was called with, sorted."""
     path = flags / "calls.txt"
+    return sorted(int(x) for x in path.read_text().split()) if path.exists() else []
+
+
+def simulations(flags: Path) -> list[int]:
+    """The seed of every simulation the hooked pipeline ran, sorted (one per call)."""
+    path = flags / "sims.txt"
     return sorted(int(x) for x in path.read_text().split()) if path.exists() else []
 
 

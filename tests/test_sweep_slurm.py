@@ -1,8 +1,9 @@
 """`wi sweep --backend slurm --wait` on a real one-node SLURM cluster (scripts/slurm-local.sh).
 
 The cluster runs on loopback as root; this module starts it, submits a 4-point array job
-through sbatch (one point fails on purpose), checks every output, the status and the collected
-table, and stops the daemons by their pid files. It skips only where SLURM cannot be started
+through sbatch (one task per simulation: the two tau values of a seed share one; one seed
+fails on purpose), checks every output, the status and the collected table, and stops the
+daemons by their pid files. It skips only where SLURM cannot be started
 (not root, or slurm-wlm missing outside CI); with CI set it fails instead of skipping.
 Points are real `wi run`s of a tiny config; one seed fails through the fault hook of
 sweep_helpers.py (exported to the tasks through PYTHONPATH, as sbatch exports the submitting
@@ -19,7 +20,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import ROOT, calls, final_scores, install_faults, wi, write_sweep
+from sweep_helpers import (
+    ROOT,
+    calls,
+    final_scores,
+    install_faults,
+    simulations,
+    wi,
+    write_sweep,
+)
 
 from wi.sweep import layout, slurm
 
@@ -75,13 +84,14 @@ def test_slurm_sweep_runs_every_point_and_collects(tmp_path, monkeypatch, cluste
     assert "boom for seed 3" in out
 
     script = (out_dir / "sweep.sbatch").read_text()
-    assert "#SBATCH --array=0-5" in script and "#SBATCH --time=00:02:00" in script
+    assert "#SBATCH --array=0,2,4" in script and "#SBATCH --time=00:02:00" in script
     manifest = layout.read_manifest(out_dir)
-    assert calls(flags) == [1, 1, 2, 2, 3, 3]  # each task ran exactly once
+    assert calls(flags) == [1, 1, 2, 2, 3, 3]  # each point ran exactly once
+    assert simulations(flags) == [1, 2, 3]  # in one simulation per seed
     for p in manifest["points"]:
         pdir = layout.point_dir(out_dir, p["id"])
         status = layout.read_status(pdir)
-        assert status["slurm_job"] and status["slurm_task"] == str(p["index"])
+        assert status["slurm_job"] and status["slurm_task"] == str(p["index"] - p["index"] % 2)
         if p["params"]["seed"] == 3:
             assert status["state"] == "failed" and "boom" in (pdir / "log.txt").read_text()
         else:
@@ -94,8 +104,8 @@ def test_slurm_sweep_runs_every_point_and_collects(tmp_path, monkeypatch, cluste
     (flags / "raise-3").unlink()
     code, out, err = wi("sweep", path, "--backend", "slurm", "--wait", "--out", out_dir, "--quiet")
     assert code == 0, (out, err)
-    assert "#SBATCH --array=4-5" in (out_dir / "sweep.sbatch").read_text()
-    assert calls(flags) == [1, 1, 2, 2, 3, 3, 3, 3]
+    assert "#SBATCH --array=4" in (out_dir / "sweep.sbatch").read_text().splitlines()
+    assert calls(flags) == [1, 1, 2, 2, 3, 3, 3, 3] and simulations(flags) == [1, 2, 3, 3]
 
     code, out, err = wi("collect", out_dir, "-o", tmp_path / "table.csv")
     assert code == 0, err

@@ -431,7 +431,7 @@ def test_local_sweep_and_autoencoder_pools_use_available_cpus(tmp_path, monkeypa
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     sizes = _recording_pool(monkeypatch, local)
-    monkeypatch.setattr(local, "run_point", lambda *a: "done")
+    monkeypatch.setattr(local, "run_unit", lambda d, m, unit, stop: dict.fromkeys(unit, "done"))
     results, signum = local.run_local(tmp_path, {}, [0, 1, 2, 3, 4], jobs=None, quiet=True)
     assert sizes == [3] and results["done"] == [0, 1, 2, 3, 4] and signum is None
 

@@ -1,5 +1,6 @@
-"""Commands ``wi sweep``, ``wi sweep-task`` (hidden: one point, used by both backends) and
-``wi collect``. :func:`register` adds them to the main Typer app.
+"""Commands ``wi sweep``, ``wi sweep-task`` (hidden: one point and the points sharing its
+simulation, used by both backends), ``wi run-shared`` (hidden: one simulation, several run
+files) and ``wi collect``. :func:`register` adds them to the main Typer app.
 
 Exit codes of ``wi sweep``, first match wins:
 
@@ -108,9 +109,13 @@ def sweep(
     todo = [r["index"] for r in rows if r["state"] in status_mod.TO_RUN]
     c = status_mod.counts(rows)
     finished = f"{c['done']} done" + (f", {c['diverged']} diverged" if c["diverged"] else "")
+    n_sims = len(layout.simulation_groups(manifest))
+    todo_sims = len(layout.units(manifest, todo))
     out.print(
-        f"sweep {sw.name}: {len(rows)} points ({finished}, {c['running'] + c['queued']} "
-        f"running or queued, {len(todo)} to run) in {sweep_dir}"
+        f"sweep {sw.name}: {len(rows)} points, {_simulations(n_sims)} ({finished}, "
+        f"{c['running'] + c['queued']} running or queued, {len(todo)} to run"
+        + (f" in {_simulations(todo_sims)}" if todo and todo_sims != len(todo) else "")
+        + f") in {sweep_dir}"
     )
     if backend == "local":
         _local(sweep_dir, manifest, todo, jobs=jobs, dry_run=dry_run, quiet=quiet)
@@ -132,6 +137,10 @@ def sweep(
         _slurm(sweep_dir, manifest, todo, options, wait=wait, dry_run=dry_run, quiet=quiet)
 
 
+def _simulations(n: int) -> str:
+    return f"{n} simulation" + ("" if n == 1 else "s")
+
+
 def _local(sweep_dir, manifest, todo, *, jobs, dry_run, quiet) -> None:
     from wi.sweep.local import run_local
 
@@ -148,12 +157,17 @@ def _slurm(sweep_dir, manifest, todo, options, *, wait, dry_run, quiet) -> None:
     if not todo:
         out.print("nothing to run")
         return
-    script = slurm.write_script(sweep_dir, manifest["name"], todo, options)
+    from wi.sweep import layout
+
+    leads = [unit[0] for unit in layout.units(manifest, todo)]
+    script = slurm.write_script(sweep_dir, manifest["name"], leads, options)
     if dry_run:
         out.print(f"dry run: wrote {script}; submit it with: sbatch {script}")
         return
     job = slurm.submit(script, sweep_dir, manifest, todo)
-    out.print(f"submitted SLURM array job {job} ({len(todo)} tasks): {script}")
+    out.print(
+        f"submitted SLURM array job {job} ({len(leads)} tasks for {len(todo)} points): {script}"
+    )
     if not wait:
         out.print(f"follow it with: wi sweep --status {sweep_dir}")
         return
@@ -208,7 +222,8 @@ def sweep_task(
     sweep_dir: Annotated[Path, typer.Argument(help="Sweep directory.")],
     index: Annotated[int, typer.Option("--index", help="Point index (SLURM_ARRAY_TASK_ID).")],
 ) -> None:
-    """Run one point of a sweep (what each local worker and each SLURM task runs)."""
+    """Run one point of a sweep, with the points sharing its simulation (what each local
+    worker and each SLURM task runs)."""
     from wi.sweep.task import run_task
 
     code = run_task(sweep_dir, index)
@@ -247,8 +262,51 @@ def collect(
     )
 
 
+def run_shared(
+    configs: Annotated[list[Path], typer.Argument(help="Configs sharing one simulation.")],
+    output: Annotated[
+        list[Path], typer.Option("-o", "--output", help="One run file per config, in order.")
+    ],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Simulate once, write one run file per config (configs differing only in infer,
+    observation_noise, record): each as `wi run CONFIG -o OUT` writes it."""
+    import time
+
+    from wi import cli, pipeline
+
+    if len(configs) != len(output):
+        raise UserError(
+            f"{len(configs)} configs but {len(output)} outputs; give one -o per config",
+            file="wi run-shared",
+        )
+    t0 = time.perf_counter()
+    jobs = [cli._network_job(c, None, o, force)[:2] for c, o in zip(configs, output, strict=True)]
+    results = pipeline.run_shared(
+        [cfg for cfg, _ in jobs],
+        [path for _, path in jobs],
+        command=cli._command_line(),
+        quiet=quiet,
+        force=force,
+    )
+    diverged = False
+    for path, rows in results:
+        cli._print_run_summary(path, time.perf_counter() - t0)
+        cli._score_table(rows)
+    for path, rows in results:
+        try:
+            cli._report_diverged(path, rows)
+        except typer.Exit:
+            diverged = True
+    if diverged:
+        raise typer.Exit(EXIT_DIVERGED)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``sweep``, ``sweep-task`` (hidden) and ``collect`` to ``app``."""
+    """Add ``sweep``, ``sweep-task`` (hidden), ``run-shared`` (hidden) and ``collect`` to
+    ``app``."""
     app.command("sweep")(sweep)
     app.command("sweep-task", hidden=True)(sweep_task)
+    app.command("run-shared", hidden=True)(run_shared)
     app.command("collect")(collect)

@@ -97,10 +97,68 @@ def prepare(sweep, out_dir: Path) -> dict:
         "created_utc": now_utc(),
         "wi_version": __version__,
         "python": sys.executable,
-        "points": [{"index": p.index, "id": p.id, "params": p.params} for p in sweep.points],
+        "points": [_entry(p, sim) for p, sim in zip(sweep.points, _sims(sweep), strict=True)],
     }
     write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
     return manifest
+
+
+def _sims(sweep) -> list:
+    return list(sweep.sims) if sweep.sims else [None] * len(sweep.points)
+
+
+def _entry(point, sim: str | None) -> dict:
+    entry = {"index": point.index, "id": point.id, "params": point.params}
+    if sim is not None:
+        entry["sim"] = sim
+    return entry
+
+
+# ----------------------------------------------------------------------------- simulations
+def simulation_groups(manifest: dict) -> list[list[int]]:
+    """The points of each simulation: lists of point indices, each in index order, the lists
+    ordered by their first index.
+
+    Points with the same ``"sim"`` key in the manifest (``command: run`` points whose
+    configs differ only in keys the simulation never reads, see
+    :func:`wi.pipeline.simulation_key`) share one simulation; a point without the key (another
+    command, or a manifest written before keys existed) is its own.
+
+    Parameters
+    ----------
+    manifest : dict
+        As :func:`read_manifest` returns it.
+
+    Returns
+    -------
+    list of list of int
+        ``len()`` is the number of simulations the sweep needs.
+    """
+    groups: dict = {}
+    for p in sorted(manifest.get("points", []), key=lambda p: p["index"]):
+        key = p.get("sim")
+        groups.setdefault(("sim", key) if key is not None else ("point", p["index"]), []).append(
+            p["index"]
+        )
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def group_of(manifest: dict, index: int) -> list[int]:
+    """The points sharing point ``index``'s simulation (itself included), in index order."""
+    for group in simulation_groups(manifest):
+        if index in group:
+            return group
+    return [index]
+
+
+def units(manifest: dict, indices: list[int]) -> list[list[int]]:
+    """``indices`` split by simulation: one list per simulation (index order), ordered by
+    first index; what one worker process (one SLURM task) runs, led by its first index."""
+    wanted = set(indices)
+    out = [[i for i in g if i in wanted] for g in simulation_groups(manifest)]
+    known = {i for g in out for i in g}
+    out += [[i] for i in sorted(wanted - known)]
+    return sorted((u for u in out if u), key=lambda u: u[0])
 
 
 def read_manifest(sweep_dir: Path) -> dict:

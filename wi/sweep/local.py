@@ -1,8 +1,10 @@
 """Local backend: the points on a pool of ``jobs`` worker processes.
 
-Each point runs as ``<this python> -m wi sweep-task DIR --index I`` in its own process (and
-session), so a point that crashes (exception, segfault, out of memory) cannot take the sweep
-down: it is marked failed with its log and the others go on.
+Points sharing a simulation run together: each simulation's points still to run are one unit
+(:func:`wi.sweep.layout.units`), run as ``<this python> -m wi sweep-task DIR --index I`` (I its
+first point) in its own process (and session), which simulates once and writes every member's
+run file. A unit that crashes (exception, segfault, out of memory) cannot take the sweep down:
+its points are marked failed with the log and the others go on.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the sweep: no new point starts, the signal is passed
 on to the running points (which stop, remove their unfinished output and record
@@ -22,7 +24,7 @@ from pathlib import Path
 from wi.cpus import available_cpus
 from wi.progress import progress
 from wi.sweep import layout
-from wi.sweep.task import EXIT_UNREADABLE, FORWARDED
+from wi.sweep.task import FORWARDED
 
 #: What a point ended as (``None``: never started because the sweep was stopped).
 RESULTS = ("done", "diverged", "failed", "interrupted")
@@ -75,39 +77,50 @@ class _Stop:
             return proc
 
 
-def run_point(sweep_dir: Path, manifest: dict, index: int, stop: _Stop | None = None) -> str | None:
-    """Run one point in a subprocess; what it ended as (one of :data:`RESULTS`), or None when
-    the sweep was stopped before it started."""
+def run_unit(
+    sweep_dir: Path, manifest: dict, unit: list[int], stop: _Stop | None = None
+) -> dict[int, str] | None:
+    """Run the points ``unit`` (sharing one simulation) in one subprocess; what each ended as
+    (``{index: one of RESULTS}``), or None when the sweep was stopped before it started."""
     stop = stop or _Stop()
-    point = manifest["points"][index]
-    pdir = layout.point_dir(sweep_dir, point["id"])
-    proc = stop.start(task_command(sweep_dir, index))
+    proc = stop.start(task_command(sweep_dir, unit[0]))
     if proc is None:
         return None
     _, stderr = proc.communicate()
     with stop.lock:
         stop.procs.discard(proc)
-    code = proc.returncode
-    recorded = layout.read_status(pdir).get("state")
-    if layout.is_complete(pdir / layout.OUTPUT):
-        if recorded not in ("done", "diverged"):  # killed between the rename and the status
-            layout.write_status(pdir, "done", index=index)
-            return "done"
-        return recorded
-    if code == EXIT_UNREADABLE or recorded in ("failed", "interrupted") and code != 0:
-        return recorded if recorded in RESULTS else "failed"
-    # died without recording its result
-    signum = stop.signum or next((s for s in FORWARDED if code in (-s, 128 + s)), None)
-    why = _describe_exit(code)
-    with open(pdir / "log.txt", "a") as log:
-        log.write(stderr.decode(errors="replace"))
-        log.write(f"\nwi sweep: the point's process {why}\n")
-    if signum is not None:
-        name = signal.Signals(signum).name
-        layout.write_status(pdir, "interrupted", index=index, message=f"stopped by {name}")
-        return "interrupted"
-    layout.write_status(pdir, "failed", index=index, message=f"process {why}")
-    return "failed"
+    pdirs = {i: layout.point_dir(sweep_dir, manifest["points"][i]["id"]) for i in unit}
+    results, lost = {}, []
+    for index, pdir in pdirs.items():
+        status = layout.read_status(pdir)
+        recorded = status.get("state")
+        if layout.is_complete(pdir / layout.OUTPUT):
+            if recorded not in ("done", "diverged"):  # killed between the rename and the status
+                layout.write_status(pdir, "done", index=index)
+                recorded = "done"
+            results[index] = recorded
+        elif recorded in ("failed", "interrupted") and status.get("pid") == proc.pid:
+            results[index] = recorded  # what the task recorded for this attempt
+        else:
+            lost.append(index)
+    if lost:  # died without recording their results
+        code = proc.returncode
+        signum = stop.signum or next((s for s in FORWARDED if code in (-s, 128 + s)), None)
+        why = _describe_exit(code)
+        with open(pdirs[unit[0]] / "log.txt", "a") as log:
+            log.write(stderr.decode(errors="replace"))
+            log.write(f"\nwi sweep: the point's process {why}\n")
+        for index in lost:
+            if signum is not None:
+                name = signal.Signals(signum).name
+                layout.write_status(
+                    pdirs[index], "interrupted", index=index, message=f"stopped by {name}"
+                )
+                results[index] = "interrupted"
+            else:
+                layout.write_status(pdirs[index], "failed", index=index, message=f"process {why}")
+                results[index] = "failed"
+    return results
 
 
 def _describe_exit(code: int) -> str:
@@ -127,7 +140,8 @@ def default_jobs() -> int:
 def run_local(
     sweep_dir: Path, manifest: dict, indices: list[int], *, jobs: int | None, quiet: bool
 ) -> tuple[dict[str, list[int]], int | None]:
-    """Run the points ``indices`` on ``jobs`` workers (default: :func:`default_jobs`).
+    """Run the points ``indices`` on ``jobs`` workers (default: :func:`default_jobs`), the
+    points of one simulation together in one worker (:func:`run_unit`).
 
     Returns ``({result: [indices]}, signal)``: the points by what they ended as (keys
     :data:`RESULTS`; points never started are in none of them) and the signal number that
@@ -145,18 +159,18 @@ def run_local(
         if signal.getsignal(s) is not signal.SIG_IGN:  # e.g. SIGINT of a background job
             previous[s] = signal.signal(s, stop.handler)
     try:
+        todo = layout.units(manifest, indices)
         with (
             progress("sweep", len(indices), quiet=quiet, unit="") as bar,
-            ThreadPoolExecutor(max_workers=min(jobs, len(indices))) as pool,
+            ThreadPoolExecutor(max_workers=min(jobs, len(todo))) as pool,
         ):
-            futures = {pool.submit(run_point, sweep_dir, manifest, i, stop): i for i in indices}
+            futures = [pool.submit(run_unit, sweep_dir, manifest, u, stop) for u in todo]
             pending = set(futures)
             while pending:  # short waits: signal handlers run in this (the main) thread
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    result = fut.result()
-                    if result is not None:
-                        results[result].append(futures[fut])
+                    for index, result in (fut.result() or {}).items():
+                        results[result].append(index)
                         bar.advance(1)
     finally:
         for s, h in previous.items():

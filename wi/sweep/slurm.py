@@ -1,9 +1,13 @@
-"""SLURM backend: one array job, one task per point, submitted with ``sbatch``.
+"""SLURM backend: one array job, one task per simulation, submitted with ``sbatch``.
 
-The script ``DIR/sweep.sbatch`` is self-contained (it can be resubmitted by hand): each task
-runs ``<the submitting python> -m wi sweep-task DIR --index $SLURM_ARRAY_TASK_ID``, so the
-tasks use the same installation as the submitter (the environment is exported, sbatch's
-default). ``--wait`` polls ``squeue`` (``sbatch --wait`` re-checks only every 32 s).
+Points sharing a simulation run together: the array holds one task per simulation still
+needed, its index the first such point (:func:`wi.sweep.layout.units`); the task simulates
+once and writes every member's run file. The script ``DIR/sweep.sbatch`` is self-contained
+(it can be resubmitted by hand): each task runs
+``<the submitting python> -m wi sweep-task DIR --index $SLURM_ARRAY_TASK_ID``, so the tasks
+use the same installation as the submitter (the environment is exported, sbatch's default).
+Every member's status records the job and its task (``slurm_task``: the lead's index).
+``--wait`` polls ``squeue`` (``sbatch --wait`` re-checks only every 32 s).
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ def array_spec(indices: list[int], max_parallel: int | None = None) -> str:
 
 
 def write_script(sweep_dir: Path, name: str, indices: list[int], options: SlurmOptions) -> Path:
-    """Write ``DIR/sweep.sbatch`` for the points ``indices``."""
+    """Write ``DIR/sweep.sbatch`` with one array task per index of ``indices`` (each the first
+    point still to run of a simulation)."""
     sweep_dir = Path(sweep_dir).resolve()
     (sweep_dir / "slurm").mkdir(exist_ok=True)
     lines = [
@@ -66,8 +71,9 @@ def write_script(sweep_dir: Path, name: str, indices: list[int], options: SlurmO
     lines += [f"#SBATCH {x}" for x in options.extra]
     cmd = task_command(sweep_dir, 0)[:-1]
     lines += [
-        "# written by `wi sweep`: one task per point; the point's own log is",
-        "# points/<id>/log.txt, its state points/<id>/status.json (wi sweep --status DIR)",
+        "# written by `wi sweep`: one task per simulation (its first point's index); the",
+        "# output is in points/<id>/log.txt, each point's state in points/<id>/status.json",
+        "# (wi sweep --status DIR)",
         "export NUMBA_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}",
         "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}",
         f'exec {" ".join(shlex.quote(c) for c in cmd)} "$SLURM_ARRAY_TASK_ID"',
@@ -94,7 +100,8 @@ def require(exe: str) -> str:
 
 
 def submit(script: Path, sweep_dir: Path, manifest: dict, indices: list[int]) -> str:
-    """``sbatch --parsable SCRIPT``; marks the points queued; returns the job id.
+    """``sbatch --parsable SCRIPT``; marks the points ``indices`` queued (each with the array
+    task of its simulation, :func:`wi.sweep.layout.units`); returns the job id.
 
     ``queued`` is written only where no status exists: the points' old statuses (failed,
     interrupted: none of them has a live task) are moved to ``status.prev.json`` first, and
@@ -113,10 +120,14 @@ def submit(script: Path, sweep_dir: Path, manifest: dict, indices: list[int]) ->
             layout.restore_status(pdir)
         raise UserError(f"sbatch failed: {message.splitlines()[-1]}", file=script)
     job = proc.stdout.strip().split(";")[0]
-    for i, pdir in pdirs.items():
-        layout.create_status(pdir, "queued", index=i, slurm_job=job, slurm_task=str(i))
+    units = layout.units(manifest, indices)
+    for unit in units:
+        for i in unit:
+            layout.create_status(
+                pdirs[i], "queued", index=i, slurm_job=job, slurm_task=str(unit[0])
+            )
     with open(Path(sweep_dir) / "slurm" / "jobs.txt", "a") as fh:
-        fh.write(f"{job} {array_spec(indices)}\n")
+        fh.write(f"{job} {array_spec([u[0] for u in units])}\n")
     return job
 
 

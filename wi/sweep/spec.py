@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wi import config as config_mod
 from wi.errors import UserError, did_you_mean
+from wi.pipeline import simulation_key
 
 #: The largest grid ``wi sweep`` expands unless ``--max-points`` allows more.
 MAX_POINTS = 10_000
@@ -91,6 +92,9 @@ class Sweep:
     base_path: Path | None
     points: list[Point]
     resolved: list[str]  # resolved config YAML per point
+    #: per point its simulation key (:func:`wi.pipeline.simulation_key`) for ``command: run``,
+    #: else None (a point of another command is its own simulation)
+    sims: list[str | None] = field(default_factory=list)
 
 
 def load_sweep(path: str | Path, *, max_points: int = MAX_POINTS) -> Sweep:
@@ -130,9 +134,11 @@ def load_sweep(path: str | Path, *, max_points: int = MAX_POINTS) -> Sweep:
         base_raw = config_mod.read_raw(base_path)
     points = expand(spec, base_raw, path)
     _check_keys(spec, points, path)
-    resolved = [_validate_point(spec, p, path, base_path) for p in points]
+    cfgs = [_validate_point(spec, p, path, base_path) for p in points]
+    resolved = [config_mod.to_yaml(cfg) for cfg in cfgs]
+    sims = [simulation_key(cfg) if spec.command == "run" else None for cfg in cfgs]
     name = spec.name or path.stem
-    return Sweep(path, spec, name, base_path, points, resolved)
+    return Sweep(path, spec, name, base_path, points, resolved, sims)
 
 
 def _parse(text: str, path: Path):
@@ -261,8 +267,9 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
 
 
-def _validate_point(spec: SweepSpec, point: Point, path: Path, base_path: Path | None) -> str:
-    """Validate one point; errors name the point and where the offending value came from.
+def _validate_point(spec: SweepSpec, point: Point, path: Path, base_path: Path | None):
+    """Validate one point (its config model); errors name the point and where the offending
+    value came from.
 
     The memory check is left to the point's own command, on the machine that runs it (a
     cluster node may have more memory than the login node that expands the sweep)."""
@@ -286,7 +293,7 @@ def _validate_point(spec: SweepSpec, point: Point, path: Path, base_path: Path |
             file=path,
             key="command",
         )
-    return config_mod.to_yaml(cfg)
+    return cfg
 
 
 def _describe(params: dict[str, Any]) -> str:

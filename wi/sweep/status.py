@@ -1,12 +1,13 @@
 """The state of each point of a sweep, from its run file, its status file and the SLURM queue.
 
 - ``done``: the run file is complete (whatever status.json says);
-- ``diverged``: the run file is complete and the point's command exited with
-  :data:`wi.errors.EXIT_DIVERGED` (an inference method diverged; its scores are in the file);
+- ``diverged``: the run file is complete and the task recorded that an inference method
+  diverged in it (its scores are in the file; see :mod:`wi.sweep.task`);
 - ``failed``: the task recorded a failure, or it is gone (process dead, SLURM task no longer
   queued) without a complete run file, or the run file cannot be read (it is left alone);
 - ``interrupted``: stopped by SIGINT, SIGTERM or SIGHUP; the next ``wi sweep`` runs it again;
-- ``running`` / ``queued``: recorded so, and the process is alive / the task still queued;
+- ``running`` / ``queued``: recorded so, and the process is alive / the task still queued
+  (points sharing a simulation record the same process and array task);
 - ``pending``: never started.
 """
 

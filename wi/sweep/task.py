@@ -1,21 +1,32 @@
-"""One sweep point, run in its own process (``wi sweep-task DIR --index I``).
+"""One sweep task: a point, and every point sharing its simulation (``wi sweep-task DIR --index I``).
 
 Both backends run this same code: the local pool as a subprocess, SLURM as an array task. The
-task redirects its stdout/stderr (file descriptors 1 and 2) into ``points/<id>/log.txt``,
-records ``running`` in ``status.json`` and runs the point's command exactly as a user would,
-``wi <command> points/<id>/config.yaml -o points/<id>/run.h5 --quiet``, as a child process
-whose output goes to the same log. From the child's exit code and the run file it records:
+task runs point ``I``'s simulation group (:func:`wi.sweep.layout.group_of`): every member whose
+run file is not complete yet (the lead is the first of them). It redirects its stdout/stderr
+(file descriptors 1 and 2) into the lead's ``points/<id>/log.txt`` (each other member's
+``log.txt`` says where the output is and, at the end, what became of that member), records
+``running`` in every member's ``status.json`` and runs the command exactly as a user would, as
+a child process whose output goes to the lead's log:
 
-- ``done``: exit 0 and a complete run file;
-- ``diverged``: exit :data:`wi.errors.EXIT_DIVERGED` (3) and a complete run file (an inference
-  method diverged; the file holds everything up to the divergence);
+- one member: ``wi <command> points/<id>/config.yaml -o points/<id>/run.h5 --quiet``;
+- several (``command: run`` points differing only in inference settings):
+  ``wi run-shared CONFIG... -o RUN.h5 ... --quiet``, one simulation feeding every member's
+  run file (:func:`wi.pipeline.run_shared`).
+
+From the child's exit code and each member's own run file it records, per member:
+
+- ``done``: a complete run file;
+- ``diverged``: a complete run file in which an inference method diverged (a group
+  ``/inference/<m>`` with the attribute ``diverged``; for a lone point also exit
+  :data:`wi.errors.EXIT_DIVERGED`); the file holds everything up to the divergence;
 - ``interrupted``: SIGINT, SIGTERM or SIGHUP reached the task (it forwards the signal to the
-  child, which stops and removes its unfinished output); the task exits 128 + signal;
-- ``failed``: anything else (the log ends with the reason).
+  child, which stops and removes its unfinished outputs); the task exits 128 + signal;
+- ``failed``: anything else, with the reason (the command's error line, else its exit).
 
-A point whose run file is already complete is left alone (a re-queued task is harmless). A
-run file that exists but cannot be read (see :func:`wi.sweep.layout.completion_state`) is
-never deleted: the point is recorded failed with the reason, and the file stays as it is.
+A member whose run file is already complete is left alone (a re-queued task is harmless; a
+re-run computes only the missing members, still from one simulation). A run file that exists
+but cannot be read (see :func:`wi.sweep.layout.completion_state`) is never deleted: that
+member is recorded failed with the reason, and the file stays as it is.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import h5py
 
 from wi.errors import EXIT_DIVERGED, UserError
 from wi.sweep import layout
@@ -47,12 +60,21 @@ def point_of(manifest: dict, index: int, sweep_dir: Path) -> dict:
     return points[index]
 
 
-def command_line(manifest: dict, pdir: Path) -> list[str]:
-    """``wi <command> config.yaml -o run.h5 --quiet`` for this point (never ``--force``: the
-    command itself refuses to overwrite an existing file)."""
+def command_line(manifest: dict, pdir: Path, others: list[Path] = ()) -> list[str]:
+    """``wi <command> config.yaml -o run.h5 --quiet`` for this point, or with ``others``
+    (the point directories sharing its simulation) ``wi run-shared`` of all of them. Never
+    ``--force``: the command itself refuses to overwrite an existing file."""
     command = manifest["command"]
     if command not in ("run", "simulate", "autoencoder"):
         raise UserError(f"unknown command {command!r}", file=pdir.parent.parent / layout.MANIFEST)
+    pdirs = [pdir, *others]
+    if len(pdirs) > 1:
+        if command != "run":
+            raise UserError(f"command {command} cannot share a simulation", key="--index")
+        cmd = [sys.executable, "-m", "wi", "run-shared", *(str(d / "config.yaml") for d in pdirs)]
+        for d in pdirs:
+            cmd += ["-o", str(d / layout.OUTPUT)]
+        return [*cmd, "--quiet"]
     cmd = [sys.executable, "-m", "wi", command, str(pdir / "config.yaml")]
     cmd += ["-o", str(pdir / layout.OUTPUT), "--quiet"]
     if command == "autoencoder" and manifest.get("experiment"):
@@ -61,60 +83,138 @@ def command_line(manifest: dict, pdir: Path) -> list[str]:
 
 
 def run_task(sweep_dir: Path, index: int) -> int:
-    """Run point ``index`` of the sweep in ``sweep_dir``.
+    """Run point ``index`` of the sweep in ``sweep_dir``, with every point sharing its
+    simulation whose run file is not complete.
 
-    Returns 0 (done), :data:`~wi.errors.EXIT_DIVERGED` (diverged), 1 (failed),
-    :data:`EXIT_UNREADABLE` (its run file cannot be read) or 128 + signal (interrupted).
+    Returns 128 + signal (interrupted), else 1 if a member failed, :data:`EXIT_UNREADABLE` if
+    a member's run file cannot be read, :data:`~wi.errors.EXIT_DIVERGED` if a member
+    diverged, 0 when every member is done.
     """
     sweep_dir = Path(sweep_dir).resolve()
     manifest = layout.read_manifest(sweep_dir)
-    point = point_of(manifest, index, sweep_dir)
-    pdir = layout.point_dir(sweep_dir, point["id"])
-    out = pdir / layout.OUTPUT
-    state, why = layout.completion_state(out)
-    if state == layout.COMPLETE:
-        return 0
+    point_of(manifest, index, sweep_dir)
+    points = manifest["points"]
+    pdirs = {
+        i: layout.point_dir(sweep_dir, points[i]["id"]) for i in layout.group_of(manifest, index)
+    }
     slurm = _slurm_ids()
-    if state == layout.UNREADABLE:
-        message = f"{why}; left alone (it may hold a finished result): re-run when it is readable"
-        with open(pdir / "log.txt", "a") as log:
-            log.write(f"wi sweep-task: point {index}: {message}\n")
-        layout.write_status(pdir, "failed", index=index, message=message, **slurm)
+    todo, unreadable = [], False
+    for i, pdir in pdirs.items():
+        state, why = layout.completion_state(pdir / layout.OUTPUT)
+        if state == layout.UNREADABLE:
+            message = (
+                f"{why}; left alone (it may hold a finished result): re-run when it is readable"
+            )
+            with open(pdir / "log.txt", "a") as log:
+                log.write(f"wi sweep-task: point {i}: {message}\n")
+            layout.write_status(pdir, "failed", pid=os.getpid(), index=i, message=message, **slurm)
+            unreadable = True
+        elif state == layout.INCOMPLETE:
+            todo.append(i)
+    if not todo:
+        return EXIT_UNREADABLE if unreadable else 0
+    code = _run_members(manifest, pdirs, todo, slurm)
+    if code == 0 and unreadable:
         return EXIT_UNREADABLE
-    cmd = command_line(manifest, pdir)
-    with _redirect(pdir / "log.txt"), _Forwarder() as fwd:
+    return code
+
+
+def _run_members(manifest: dict, pdirs: dict[int, Path], todo: list[int], slurm: dict) -> int:
+    lead = todo[0]
+    lead_dir = pdirs[lead]
+    cmd = command_line(manifest, lead_dir, [pdirs[i] for i in todo[1:]])
+    ids = {i: manifest["points"][i]["id"] for i in todo}
+    for i in todo[1:]:  # truncated, as the lead's log is
+        (pdirs[i] / "log.txt").write_text(
+            f"wi sweep-task: point {i} runs in one simulation with points "
+            f"{', '.join(map(str, todo))}; the output is in "
+            f"{lead_dir / 'log.txt'} (point {lead}, {ids[lead]})\n"
+        )
+    with _redirect(lead_dir / "log.txt"), _Forwarder() as fwd:
         t0 = time.monotonic()
-        started = layout.write_status(pdir, "running", pid=os.getpid(), index=index, **slurm)
-        print(f"wi sweep-task: point {index} ({point['id']}) pid {os.getpid()}", flush=True)
+        info = {}
+        for i in todo:
+            started = layout.write_status(
+                pdirs[i], "running", pid=os.getpid(), index=i, group=todo, **slurm
+            )
+            info[i] = dict(
+                pid=os.getpid(), index=i, started_utc=started["time_utc"], group=todo, **slurm
+            )
+        print(f"wi sweep-task: point {lead} ({ids[lead]}) pid {os.getpid()}", flush=True)
+        if len(todo) > 1:
+            print(f"wi sweep-task: one simulation for points {todo}", flush=True)
         print(f"wi sweep-task: {' '.join(cmd[2:])}", flush=True)
-        info = dict(pid=os.getpid(), index=index, started_utc=started["time_utc"], **slurm)
         code = None
         if fwd.signum is None:
-            _clean(pdir, out)
+            for i in todo:
+                _clean(pdirs[i], pdirs[i] / layout.OUTPUT)
             code = fwd.run(cmd)
         elapsed = round(time.monotonic() - t0, 3)
-        state, why = layout.completion_state(out)
-        if state == layout.COMPLETE:  # the result is on disk, whatever happened after
-            result = "diverged" if code == EXIT_DIVERGED else "done"
-            if result == "diverged":
-                info["message"] = _diverged_message(pdir)
-            layout.write_status(pdir, result, elapsed_s=elapsed, **info)
-            print(f"wi sweep-task: point {index} {result} in {elapsed:.1f} s", flush=True)
-            return EXIT_DIVERGED if result == "diverged" else 0
-        signum = fwd.signum or _signal_of(code)
-        if signum is not None:
-            if state == layout.INCOMPLETE:
-                _clean(pdir, out)
-            name = signal.Signals(signum).name
-            layout.write_status(
-                pdir, "interrupted", elapsed_s=elapsed, message=f"stopped by {name}", **info
+        results = {
+            i: _record(i, pdirs[i], code, fwd.signum, elapsed, info[i], lead_dir, len(todo) == 1)
+            for i in todo
+        }
+    for i in todo[1:]:
+        result, message = results[i]
+        with open(pdirs[i] / "log.txt", "a") as log:
+            log.write(
+                f"wi sweep-task: point {i} {result}" + (f": {message}\n" if message else "\n")
             )
-            print(f"wi sweep-task: point {index} interrupted by {name}", flush=True)
-            return 128 + signum
-        message = _failure(code, why, pdir)
-        layout.write_status(pdir, "failed", elapsed_s=elapsed, message=message, **info)
-        print(f"wi sweep-task: point {index} failed: {message}", flush=True)
-        return 1
+    results = {i: r for i, (r, _) in results.items()}
+    signum = fwd.signum or _signal_of(code)
+    if "interrupted" in results.values() and signum is not None:
+        return 128 + signum
+    for result, exit_code in (("failed", 1), ("diverged", EXIT_DIVERGED)):
+        if result in results.values():
+            return exit_code
+    return 0
+
+
+def _record(index, pdir, code, signum, elapsed, info, lead_dir, alone) -> tuple[str, str]:
+    """Write member ``index``'s final status from its run file and the command's exit;
+    returns the state and its message."""
+    out = pdir / layout.OUTPUT
+    state, why = layout.completion_state(out)
+    if state == layout.COMPLETE:  # the result is on disk, whatever happened after
+        methods = diverged_methods(out)
+        diverged = bool(methods) or (alone and code == EXIT_DIVERGED)
+        result = "diverged" if diverged else "done"
+        if diverged:
+            info = {**info, "message": _diverged_message(lead_dir, out, methods)}
+        layout.write_status(pdir, result, elapsed_s=elapsed, **info)
+        print(f"wi sweep-task: point {index} {result} in {elapsed:.1f} s", flush=True)
+        return result, info.get("message", "")
+    signum = signum or _signal_of(code)
+    if signum is not None:
+        if state == layout.INCOMPLETE:
+            _clean(pdir, out)
+        name = signal.Signals(signum).name
+        layout.write_status(
+            pdir, "interrupted", elapsed_s=elapsed, message=f"stopped by {name}", **info
+        )
+        print(f"wi sweep-task: point {index} interrupted by {name}", flush=True)
+        return "interrupted", f"stopped by {name}"
+    message = _failure(code, why, lead_dir)
+    layout.write_status(pdir, "failed", elapsed_s=elapsed, message=message, **info)
+    print(f"wi sweep-task: point {index} failed: {message}", flush=True)
+    return "failed", message
+
+
+def diverged_methods(run_file: Path) -> list[tuple[str, str]]:
+    """``(method, reason)`` of every ``/inference/<method>`` of a complete run file whose
+    attribute ``diverged`` is true (empty when none, or the file cannot be read)."""
+    found = []
+    try:
+        with h5py.File(run_file, "r") as h5:
+            for name, group in h5.get("inference", {}).items():
+                if bool(group.attrs.get("diverged", False)):
+                    reason = group.attrs.get("diverged_reason", "")
+                    found.append(
+                        (name, reason.decode() if isinstance(reason, bytes) else str(reason))
+                    )
+    except (OSError, KeyError, RuntimeError):
+        return []
+    return found
 
 
 def _signal_of(code: int | None) -> int | None:
@@ -140,14 +240,22 @@ def _failure(code: int | None, why: str, pdir: Path) -> str:
     return f"the command exited with code {code}"
 
 
-def _diverged_message(pdir: Path) -> str:
-    """The command's own line about the divergence, else a generic one."""
-    for line in reversed(layout.log_tail(pdir, 40)):
-        text = line.lower()
-        if line.startswith(("warning: ", "error: ")) and (
-            "diverg" in text or "nan or infinite" in text
-        ):
-            return line.strip()
+def _diverged_message(log_dir: Path, out: Path, methods: list[tuple[str, str]]) -> str:
+    """The command's own line about this run file's divergence, else one from its attrs."""
+    lines = [
+        line.strip()
+        for line in reversed(layout.log_tail(log_dir, 40))
+        if line.startswith(("warning: ", "error: "))
+        and ("diverg" in line.lower() or "nan or infinite" in line.lower())
+    ]
+    for line in lines:
+        if str(out) in line:
+            return line
+    if methods:
+        reasons = (f"{m} diverged" + (f" ({why})" if why else "") for m, why in methods)
+        return "; ".join(reasons) + "; the run file is complete"
+    if lines:
+        return lines[0]
     return f"an inference method diverged (exit {EXIT_DIVERGED}); the run file is complete"
 
 
