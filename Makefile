@@ -15,7 +15,7 @@ SRC_HASH := $(shell find wi -name '*.py' | LC_ALL=C sort | xargs cat | sha1sum |
 BOUNDSCHECK_TESTS = tests/test_sim_*.py tests/test_infer_methods.py tests/test_infer_chunks.py \
 	tests/test_autoencoder_model.py
 
-.PHONY: demo test test-slow bench lint mutants venv venv-test venv-oracle clean
+.PHONY: demo test test-slow bench lint mutants paper venv venv-test venv-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ demo: $(VENV)/.installed
 	$(BIN)/wi show runs/demo.h5
 	$(BIN)/wi plot runs/demo.h5
 	@echo "results: runs/demo.h5 (figures in runs/demo-figures/)"
+
+# the whole of Ahmad et al. (2021) at the paper's lengths, with its report (runs/reproduce-ahmad2021/report.html)
+paper: $(VENV)/.installed
+	$(BIN)/wi reproduce ahmad2021 --jobs $(or $(JOBS),2)
 
 # three pytest runs: the Brian2 oracle in its venv, the numba kernels' tests with bounds
 # checking, then the whole suite (its summary is the last line)

@@ -380,6 +380,14 @@ def _print_run_summary(path: Path, wall_s: float) -> None:
     out.print(f"wrote {path} ({dur_s:g} s simulated in {wall_s:.1f} s wall): " + "; ".join(parts))
 
 
+def _register_reproduce() -> None:
+    from wi.reproduce.cli import register
+
+    register(app)
+
+
+_register_reproduce()
+
 from wi.entry import main  # noqa: E402 (the console entry point; it needs `app` above)
 
 __all__ = ["app", "main"]
