@@ -184,11 +184,14 @@ def test_gutierrez_quick_end_to_end_and_resume(tmp_path):
     runs = sorted(out.glob("sweeps/*/points/*/run.h5"))
     assert len(runs) == 6
     stamps = [p.stat().st_mtime_ns for p in runs]
-    # resume: nothing re-runs, the analysis is redone
+    # resume: nothing re-runs, the analysis is redone; the cost adds up both invocations
     code, stdout, err = wi("reproduce", "gutierrez2019", "--quick", "--out", out, "--quiet")
     assert code == 0, stdout + err
     assert stdout.count("0 to run") == 3
     assert [p.stat().st_mtime_ns for p in runs] == stamps
+    again = json.loads((out / "results.json").read_text())
+    assert again["started_utc"] == res["started_utc"]
+    assert again["wall_s"] > res["wall_s"] and again["cpu_s"] > res["cpu_s"]
     # a full-length run into the quick directory is refused, nothing run
     code, _, err = wi("reproduce", "gutierrez2019", "--out", out)
     assert code == 2 and "quick" in err
@@ -224,7 +227,7 @@ def test_ahmad_shortened_reproduction_failed_seed_then_resume(tmp_path, monkeypa
     secs = {s["id"]: s for s in res["sections"]}
     curves = secs["curves"]
     assert curves["notes"].startswith("2/2 seeds finished")
-    assert len(curves["checks"]) == 3 and curves["figures"]
+    assert len(curves["checks"]) == 4 and curves["figures"]
     assert [r[0] for r in curves["tables"][0]["rows"]] == ["stdwi", "akrout", "rdd"]
     assert "holds in" in curves["checks"][0]["measured"]
     assert len(secs["wiener"]["checks"]) == 3 and secs["wiener"]["figures"]
@@ -304,3 +307,28 @@ def test_wall_estimate_spreads_tasks_longest_first():
     assert wall_estimate([[2, 3, 2, 3, 2]], 2) == 7
     assert wall_estimate([[2, 3, 2, 3, 2]], 1) == 12
     assert wall_estimate([[4], [1, 1]], 4) == 5  # experiments run one after the other
+
+
+def test_ordering_at_several_lengths_needs_every_length():
+    """The early-lengths check passes only when the ordering holds at every length; a failing
+    length is named; no length within the run is not reproduced."""
+    from wi.reproduce.ahmad2021 import _ordering_at
+
+    t = np.array([0.0, 50.0, 100.0])
+    rng = np.random.default_rng(3)
+
+    def hist(levels):  # 5 seeds, r at 0, 50 and 100 s for one method
+        r = np.array(levels)[None, :] + 0.001 * rng.standard_normal((5, 3))
+        return {"time_s": t, "pearson_r": r, "seed": [1, 2, 3, 4, 5]}
+
+    good = {
+        "stdwi": hist([0, 0.9, 0.95]),
+        "akrout": hist([0, 0.6, 0.9]),
+        "rdd": hist([0, 0.1, 0.5]),
+    }
+    ok = _ordering_at("x", good, [50.0, 100.0])
+    assert ok["status"] == "pass" and ok["measured"].startswith("50 s: holds in 5/5 seeds")
+    swapped = {**good, "akrout": hist([0, 0.6, 0.97])}  # Akrout above STDWI at 100 s only
+    bad = _ordering_at("x", swapped, [50.0, 100.0])
+    assert bad["status"] == "fail" and "100 s" in bad["reason"] and "50 s" not in bad["reason"]
+    assert _ordering_at("x", good, [])["status"] == "not-reproduced"

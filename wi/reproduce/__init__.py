@@ -10,14 +10,14 @@ and checks of the paper's claims. The reproduction directory::
                            results.csv (``wi collect``)
     DIR/figures/*.png      the figures
     DIR/results.json       what the report shows (schema ``wi-reproduction``), written last
-    DIR/report.html        the report (:mod:`wi.reproduce.report`, when available)
+    DIR/report.html        the report (:mod:`wi.reproduce.report`; ``wi report DIR`` redraws it)
 
 Re-running the same command resumes: finished points are skipped, the analysis is redone.
 A check is ``pass``, ``fail`` (the claim does not hold: a scientific result, not an error) or
 ``not-reproduced`` (data missing, e.g. failed points), always with the measured numbers.
 
 Library entry points: :func:`wi.reproduce.recipe.make_plan`,
-:func:`wi.reproduce.recipe.reproduce`, :data:`PAPERS`, :func:`paper`.
+:func:`wi.reproduce.run.reproduce`, :data:`PAPERS`, :func:`paper`.
 """
 
 from __future__ import annotations

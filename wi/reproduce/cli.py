@@ -55,7 +55,9 @@ def print_plan(plan, jobs: int, console: Console = out) -> None:
 
 
 def reproduce(
-    paper: Annotated[str, typer.Argument(help="Paper id: ahmad2021 | gutierrez2019.")],
+    paper: Annotated[
+        str, typer.Argument(metavar="PAPER", help="Paper id: ahmad2021 | gutierrez2019.")
+    ],
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -129,7 +131,9 @@ def reproduce(
 
 
 def report(
-    directory: Annotated[Path, typer.Argument(help="Reproduction directory (wi reproduce --out).")],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Reproduction directory (wi reproduce --out).")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing report.")] = False,
 ) -> None:
     """Render DIR/results.json into DIR/report.html."""

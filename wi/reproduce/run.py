@@ -143,6 +143,7 @@ def reproduce(
     out = Path(out).resolve()
     started = now_utc()
     t0 = time.monotonic() if t0 is None else t0
+    before = _previous_cost(out)  # a resumed reproduction adds up every invocation's cost
     failed, diverged = 0, 0
     dirs = {}
     for k, pe in enumerate(plan.experiments, 1):
@@ -184,8 +185,10 @@ def reproduce(
         ctx.sweeps[pe.name] = SweepResult(pe.name, sdir, manifest, rows, cols)
     console.print("analysing ...")
     sections = plan.paper.analyze(ctx)
-    results = build_results(plan, ctx, sections, command=command, started=started,
-                            wall_s=time.monotonic() - t0)  # fmt: skip
+    results = build_results(plan, ctx, sections, command=command,
+                            started=before.get("started_utc", started),
+                            wall_s=time.monotonic() - t0 + before.get("wall_s", 0.0),
+                            cpu_s=cpu_seconds() + before.get("cpu_s", 0.0))  # fmt: skip
     write_results(out, results)
     report = write_report(out, console)
     print_summary(console, results, out, report)
@@ -204,19 +207,13 @@ def _slurm(sdir, manifest, todo, pe, *, jobs, wait, quiet, console):
     options = pe.sweep.spec.slurm
     if jobs:
         options = options.model_copy(update={"max_parallel": jobs})
-    units = getattr(layout, "units", None)
-    leads = [u[0] for u in units(manifest, todo)] if units else todo
-    script = slurm.write_script(sdir, manifest["name"], leads, options)
+    script = slurm.write_array(sdir, manifest, todo, options)
     job = slurm.submit(script, sdir, manifest, todo)
-    console.print(f"  submitted SLURM array job {job} ({len(todo)} tasks)")
+    console.print(f"  submitted SLURM array job {job} ({len(todo)} points)")
     if not wait:
         return None
     slurm.wait(job, sdir, manifest, todo, quiet=quiet)
-    states = {r["index"]: r["state"] for r in status_mod.point_states(sdir, manifest)}
-    results: dict[str, list[int]] = {"done": [], "diverged": [], "failed": [], "interrupted": []}
-    for i in todo:
-        s = states[i] if states[i] in ("done", "diverged", "interrupted") else "failed"
-        results[s].append(i)
+    results = slurm.results_of(sdir, manifest, todo)
     return results
 
 
@@ -233,8 +230,23 @@ def disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
+def _previous_cost(out: Path) -> dict:
+    """``started_utc``, ``wall_s`` and ``cpu_s`` of the results.json an earlier invocation
+    wrote in ``out`` (empty when there is none or it cannot be read: the cost then starts
+    from this invocation)."""
+    try:
+        old = json.loads((Path(out) / RESULTS).read_text())
+        return {
+            "started_utc": str(old["started_utc"]),
+            "wall_s": float(old["wall_s"]),
+            "cpu_s": float(old["cpu_s"]),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def build_results(plan: Plan, ctx: Context, sections: list[dict], *, command: str,
-                  started: str, wall_s: float) -> dict:  # fmt: skip
+                  started: str, wall_s: float, cpu_s: float) -> dict:  # fmt: skip
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -246,7 +258,7 @@ def build_results(plan: Plan, ctx: Context, sections: list[dict], *, command: st
         "started_utc": started,
         "finished_utc": now_utc(),
         "wall_s": round(wall_s, 1),
-        "cpu_s": round(cpu_seconds(), 1),
+        "cpu_s": round(cpu_s, 1),
         "n_runs": plan.n_runs,
         "n_simulations": plan.n_simulations,
         "disk_bytes": disk_bytes(ctx.out),
@@ -301,6 +313,6 @@ def print_summary(console: Console, results: dict, out: Path, report: Path | Non
     console.print(f"checks: {counts['pass']} pass, {counts['fail']} fail, "
                   f"{counts['not-reproduced']} not reproduced")  # fmt: skip
     console.print(f"wall {results['wall_s']:.0f} s, CPU {results['cpu_s']:.0f} s "
-                  f"(this invocation), {results['n_runs']} runs, {results['n_simulations']} "
+                  f"(every invocation in this directory), {results['n_runs']} runs, {results['n_simulations']} "
                   f"simulations, {results['disk_bytes'] / 1e6:.1f} MB in {out}")  # fmt: skip
     console.print(f"wrote {out / RESULTS}" + (f" and {report}" if report else ""))

@@ -152,33 +152,23 @@ def _local(sweep_dir, manifest, todo, *, jobs, dry_run, quiet) -> None:
 
 
 def _slurm(sweep_dir, manifest, todo, options, *, wait, dry_run, quiet) -> None:
-    from wi.sweep import slurm
+    from wi.sweep import layout, slurm
 
     if not todo:
         out.print("nothing to run")
         return
-    from wi.sweep import layout
-
-    leads = [unit[0] for unit in layout.units(manifest, todo)]
-    script = slurm.write_script(sweep_dir, manifest["name"], leads, options)
+    script = slurm.write_array(sweep_dir, manifest, todo, options)
     if dry_run:
         out.print(f"dry run: wrote {script}; submit it with: sbatch {script}")
         return
     job = slurm.submit(script, sweep_dir, manifest, todo)
-    out.print(
-        f"submitted SLURM array job {job} ({len(leads)} tasks for {len(todo)} points): {script}"
-    )
+    n_tasks = len(layout.units(manifest, todo))
+    out.print(f"submitted SLURM array job {job} ({n_tasks} tasks for {len(todo)} points): {script}")
     if not wait:
         out.print(f"follow it with: wi sweep --status {sweep_dir}")
         return
     slurm.wait(job, sweep_dir, manifest, todo, quiet=quiet)
-    from wi.sweep.status import point_states
-
-    states = {r["index"]: r["state"] for r in point_states(sweep_dir, manifest)}
-    results: dict[str, list[int]] = {"done": [], "diverged": [], "failed": [], "interrupted": []}
-    for i in todo:
-        state = states[i] if states[i] in ("done", "diverged", "interrupted") else "failed"
-        results[state].append(i)
+    results = slurm.results_of(sweep_dir, manifest, todo)
     _finish(sweep_dir, manifest, todo, results, None)
 
 

@@ -178,3 +178,23 @@ def wait(job: str, sweep_dir: Path, manifest: dict, indices: list[int], *, quiet
                 unreachable_since = None
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
+
+
+def write_array(sweep_dir: Path, manifest: dict, todo: list[int], options: SlurmOptions) -> Path:
+    """``DIR/sweep.sbatch`` for the points ``todo``: one array task per simulation (the first
+    point of each group of points sharing one, :func:`wi.sweep.layout.units`)."""
+    leads = [unit[0] for unit in layout.units(manifest, todo)]
+    return write_script(sweep_dir, manifest["name"], leads, options)
+
+
+def results_of(sweep_dir: Path, manifest: dict, todo: list[int]) -> dict[str, list[int]]:
+    """After :func:`wait`: the points ``todo`` by what they ended as (``done``, ``diverged``,
+    ``interrupted``; anything else, e.g. a task that never wrote its status, is ``failed``)."""
+    from wi.sweep.status import point_states
+
+    states = {r["index"]: r["state"] for r in point_states(sweep_dir, manifest)}
+    results: dict[str, list[int]] = {"done": [], "diverged": [], "failed": [], "interrupted": []}
+    for i in todo:
+        state = states[i] if states[i] in ("done", "diverged", "interrupted") else "failed"
+        results[state].append(i)
+    return results
