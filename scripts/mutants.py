@@ -84,7 +84,12 @@ SELECTION = {
     "wi/sim/network.py": ["test_sim_network.py", "test_sim_wiener.py", "test_sim_golden.py"],
     "wi/sim/stimulus.py": ["test_sim_stimulus.py", "test_sim_network.py", "test_sim_golden.py"],
     "wi/sim/wiener.py": ["test_sim_wiener.py", "test_sim_golden.py"],
-    "wi/sim/config.py": ["test_config.py", "faults/test_bad_config.py", "test_sim_network.py"],
+    "wi/sim/config.py": [
+        "test_config.py",
+        "faults/test_bad_config.py",
+        "test_sim_network.py",
+        "test_memory_terms.py",
+    ],
     "wi/infer/akrout.py": [*ESTIMATOR_TESTS],
     "wi/infer/bayes.py": [*ESTIMATOR_TESTS],
     "wi/infer/rdd.py": [*ESTIMATOR_TESTS],

@@ -411,3 +411,17 @@ def test_runtime_is_measured_and_write_closes_first(tmp_path):
     assert 0.0 < runtime <= wall + 0.05
     s.release()
     assert all(h.fh.closed for h in s.history.values())
+
+
+def test_stored_params_keep_the_documented_field_order(tmp_path):
+    """The ``params`` attribute lists the hyperparameters in the order the docs and the config
+    give them (learning_rate first), not alphabetically; ``stored_names`` carry the suffix."""
+    chunk, _ = synthetic(44)
+    s = feed_all(session({"stdwi": STDWIParams(learning_rate=0.01)}, suffix="_x"), [chunk])
+    assert s.stored_names == ["stdwi_x"]
+    with h5py.File(tmp_path / "p.h5", "w") as h5:
+        s.write(h5)
+        text = h5["inference/stdwi_x"].attrs["params"]
+    keys = [line.split(":")[0] for line in text.splitlines()]
+    assert keys == list(STDWIParams.model_fields)
+    assert keys != sorted(keys)
