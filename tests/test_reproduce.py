@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -199,6 +200,17 @@ def test_gutierrez_quick_end_to_end_and_resume(tmp_path):
     (out / "report.html").unlink()
     code, stdout, err = wi("report", out, "--force")
     assert code == 0 and (out / "report.html").is_file(), stdout + err
+    code, stdout, err = wi("report", out, "--force", "--pdf")
+    if (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    ):
+        assert code == 0 and (out / "report.pdf").read_bytes()[:5] == b"%PDF-", stdout + err
+    else:
+        assert (
+            code == 2 and "no Chromium browser found" in err and not (out / "report.pdf").exists()
+        )
     code, _, err = wi("report", tmp_path)
     assert code == 2 and "results.json" in err and err.count("\n") == 1
 

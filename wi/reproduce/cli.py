@@ -135,18 +135,30 @@ def report(
         Path, typer.Argument(metavar="DIR", help="Reproduction directory (wi reproduce --out).")
     ],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing report.")] = False,
+    pdf: Annotated[
+        bool,
+        typer.Option("--pdf", help="Also print the page to DIR/report.pdf (needs Chromium)."),
+    ] = False,
 ) -> None:
-    """Render DIR/results.json into DIR/report.html."""
+    """Render DIR/results.json into DIR/report.html (and DIR/report.pdf with --pdf)."""
+    from wi.reproduce.report import write_pdf, write_report
     from wi.reproduce.run import RESULTS
 
     if not (Path(directory) / RESULTS).is_file():
         raise UserError(f"no {RESULTS} (made by `wi reproduce`)", file=directory)
-    try:
-        from wi.reproduce.report import write_report
-    except ImportError:
-        out.print("error: this version of wi has no report writer (wi.reproduce.report)")
-        raise typer.Exit(1) from None
     out.print(f"wrote {write_report(Path(directory), force=force)}")
+    if pdf:
+        written = write_pdf(Path(directory), force=force)
+        if written is None:
+            from wi.reproduce.html_browser import find_chromium
+
+            why = (
+                "no Chromium browser found (chromium, chromium-browser or google-chrome)"
+                if find_chromium() is None
+                else "the browser failed (see the warning)"
+            )
+            raise UserError(f"no PDF written: {why}", file="--pdf")  # fmt: skip
+        out.print(f"wrote {written}")
 
 
 def register(app: typer.Typer) -> None:

@@ -290,13 +290,10 @@ def write_plan(out: Path, plan_json: dict) -> Path:
     return path
 
 
-def write_report(out: Path, console: Console) -> Path | None:
-    """DIR/report.html through :func:`wi.reproduce.report.write_report` when it is available."""
-    try:
-        from wi.reproduce.report import write_report as writer
-    except ImportError:
-        console.print("(no report writer in this version: results.json holds everything)")
-        return None
+def write_report(out: Path, console: Console) -> Path:
+    """DIR/report.html (:func:`wi.reproduce.report.write_report`)."""
+    from wi.reproduce.report import write_report as writer
+
     return writer(out, force=True)
 
 
