@@ -24,6 +24,7 @@ $(BIN)/python:
 # runtime + plotting extras
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[plot]"
+	$(BIN)/python scripts/precompile.py
 	touch $@
 
 # runtime + test extras (no Brian2 here: the main venv keeps the numpy users install)

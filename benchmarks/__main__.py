@@ -2,7 +2,9 @@
 
 Each module ``benchmarks/bench_<name>.py`` exposes ``main(quick: bool = False)`` and prints its
 own table: wall time, peak RSS (per run, measured in a subprocess) and ratios against a baseline
-measured in the same run. Figures depend on the machine; compare ratios, not absolute times.
+measured in the same run (``startup``: CPU time of commands that run no kernel, against the bare
+interpreter and ``import numba``). Figures depend on the machine; compare ratios, not absolute
+times.
 """
 
 from __future__ import annotations

@@ -595,6 +595,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--timeout-factor", type=float, default=3.0, help="x the baseline's CPU time (default 3)"
     )
     p.add_argument("--timeout-min", type=float, default=20.0, help="CPU seconds (default 20)")
+    p.add_argument(
+        "--only-keys",
+        type=Path,
+        help="run only the mutants whose key is in this file (e.g. a previous report.txt: its "
+        "`key: ...` lines; re-checks earlier survivors against today's tests)",
+    )
     p.add_argument("--list", action="store_true", help="print the mutants and exit")
     p.add_argument(
         "--scratch", type=Path, default=SCRATCH, help="work directory (default .mutants)"
@@ -603,6 +609,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.jobs < 1 or args.max_mutants < 0 or args.max_per_module < 0 or args.timeout_factor <= 0:
         die("--jobs must be >= 1, --max-* >= 0, --timeout-factor > 0")
     return args
+
+
+def read_keys(path: Path) -> set[str]:
+    """Mutant keys listed in ``path``: the ``key: ...`` lines of a report, or one key a line."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        die(f"--only-keys {path}: {exc.strerror}")
+    keys = set()
+    for line in lines:
+        line = line.strip()
+        if line.startswith("key: "):
+            keys.add(line.removeprefix("key: "))
+        elif line.count(" | ") >= 3 and not line.startswith("#"):
+            keys.add(line)
+    return keys
 
 
 def target_modules(paths: list[str]) -> list[str]:
@@ -655,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         mutants.extend(found)
     if args.max_mutants and len(mutants) > args.max_mutants:
         mutants = sorted(random.Random(args.seed).sample(mutants, args.max_mutants), key=_order)
+    if args.only_keys is not None:
+        wanted = read_keys(args.only_keys)
+        mutants = [m for m in mutants if m.key in wanted]
     if args.list:
         for m in mutants:
             print(f"{m.describe()}\n    - {m.before}\n    + {m.after}")

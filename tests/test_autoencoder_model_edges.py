@@ -179,3 +179,30 @@ def test_a_neuron_exactly_at_threshold_does_not_spike(w, phi, max_spikes):
     threshold, so it does not spike."""
     neurons, _ = _first_step(w, [phi], max_spikes)
     assert neurons == [0] * (len(w) - 1)
+
+
+@pytest.mark.parametrize(
+    ("starts", "ok"),
+    [
+        ([0], True),
+        ([0, 1, 5], True),  # segments one step long are fine
+        ([3, 5], False),  # not starting at 0 (the rest increasing)
+        ([0, 4, 4], False),  # a repeated start
+        ([0, 6, 2], False),  # going back
+    ],
+)
+def test_schedule_starts_at_zero_and_strictly_increases(starts, ok):
+    p = make_params(np.array([[1.0]]), **VALID)
+    sched = Schedule(np.array(starts), np.zeros((len(starts), 1)))
+    if ok:
+        simulate(p, initial_state(p), sched, 8)
+    else:
+        with pytest.raises(ValueError, match="start at 0 and increase"):
+            simulate(p, initial_state(p), sched, 8)
+
+
+def test_rate_cap_warning_points_at_the_caller():
+    """The warning is attributed to the code that called warn_rate_cap (stacklevel 2)."""
+    with pytest.warns(RateCapWarning) as record:
+        warn_rate_cap(1.0, 0.01, 1)
+    assert record[0].filename == __file__

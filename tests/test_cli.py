@@ -37,7 +37,7 @@ def wi(*args, cwd=None):
                 code = exc.code
     finally:
         os.chdir(old)
-        cli.out.file, cli.err.file = sys.stdout, sys.stderr
+        cli.out.file = cli.err.file = None  # rich follows sys.stdout / sys.stderr again
     return code, o.getvalue(), e.getvalue()
 
 

@@ -1,3 +1,3 @@
-from wi.cli import main
+from wi.entry import main
 
 main()

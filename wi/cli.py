@@ -13,10 +13,28 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from wi import __version__
 from wi.errors import UserError
+
+
+def _no_type_for_flags() -> None:
+    """typer 0.2x prints ``<bool>`` after every flag in --help (also --help itself and the
+    flags of commands registered elsewhere); a flag takes no value, so show none."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_wi_patched", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else original(self, ctx)
+
+    display_type_rich._wi_patched = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_no_type_for_flags()
 
 app = typer.Typer(
     add_completion=False,
@@ -139,6 +157,7 @@ def _finite(x) -> bool:
 
 def _score_table(rows: list[dict], title: str = "inference") -> None:
     from rich.markup import escape
+    from rich.table import Table
 
     if not rows:
         return
@@ -313,6 +332,8 @@ def autoencoder(
     quiet: Quiet = False,
 ) -> None:
     """Run the adaptive spiking autoencoder (Gutierrez & Deneve 2019) and its experiments."""
+    from rich.table import Table
+
     from wi.autoencoder import experiments
 
     if experiment is not None and experiment not in ("single", "tuning", "tilt"):
@@ -339,10 +360,9 @@ def autoencoder(
 @app.command()
 def show(run_file: RunArg = None) -> None:
     """Print what a run file holds: config, populations and rates, weights, scores."""
-    from wi import pipeline
     from wi.show import show as show_run
 
-    show_run(run_file if run_file is not None else pipeline.newest_run(), out)
+    show_run(run_file if run_file is not None else _newest_run(), out)
 
 
 @app.command()
@@ -358,14 +378,20 @@ def plot(
     fmt: Annotated[str, typer.Option("--format", "-f", help="png | pdf | svg")] = "png",
 ) -> None:
     """Draw every figure that fits the file (headless)."""
-    from wi import pipeline
     from wi.plot import plot_file
 
     if fmt not in ("png", "pdf", "svg"):
         raise UserError(f"unknown format {fmt!r}; one of png, pdf, svg", file="--format")
-    paths = plot_file(run_file if run_file is not None else pipeline.newest_run(), outdir, fmt)
+    paths = plot_file(run_file if run_file is not None else _newest_run(), outdir, fmt)
     for p in paths:
         out.print(str(p))
+
+
+def _newest_run() -> Path:
+    """The newest complete run file in runs/ (the pipeline, and its imports, only when asked)."""
+    from wi import pipeline
+
+    return pipeline.newest_run()
 
 
 def _print_run_summary(path: Path, wall_s: float) -> None:

@@ -44,6 +44,9 @@ from wi.yamlio import (  # noqa: F401 (re-exported: the one YAML loader)
 )
 
 KINDS = ("lif_feedforward", "wiener", "autoencoder")
+#: The HDF5 file signature (``wi.store.HDF5_MAGIC``; importing wi.store loads h5py, which a
+#: YAML config does not need).
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 class ConfigWarning(UserWarning):
@@ -95,11 +98,11 @@ def read_raw(path: str | os.PathLike) -> dict:
     """The raw mapping of a YAML config, or of the ``config`` attribute of a run file."""
     path = Path(path)
     require_file(path, "a YAML config or a run file")
-    from wi.store import HDF5_MAGIC, read_config_attr
-
     with open(path, "rb") as fh:
         magic = fh.read(8)
-    if magic == HDF5_MAGIC:
+    if magic == _HDF5_MAGIC:
+        from wi.store import read_config_attr  # h5py: only for a run file
+
         return parse_mapping(read_config_attr(path), f"{path} (config attribute)")
     return load_yaml_file(path, "YAML or an HDF5 run file")
 

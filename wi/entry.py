@@ -16,37 +16,14 @@ import signal
 import sys
 import warnings
 
-import typer
-
-from wi import cli, interrupt, progress
 from wi.errors import UserError
 
-try:  # typer >= 0.2x vendors click; older typer uses the click package
-    from typer._click import exceptions as _click_exc
-except ImportError:  # pragma: no cover
-    from click import exceptions as _click_exc
-
-
-def _no_type_for_flags() -> None:
-    """typer 0.2x prints ``<bool>`` after every flag in --help (also --help itself and the
-    flags of commands registered elsewhere); a flag takes no value, so show none."""
-    from typer.core import TyperOption
-
-    original = TyperOption.display_type_rich
-    if getattr(original, "_wi_patched", False):
-        return
-
-    def display_type_rich(self, ctx):
-        return None if self.is_flag else original(self, ctx)
-
-    display_type_rich._wi_patched = True
-    TyperOption.display_type_rich = display_type_rich
-
-
-_no_type_for_flags()
+# Typer, rich and the commands are imported inside main(): ``wi --version`` needs none of them.
 
 
 def _register_extensions() -> None:
+    from wi import cli
+
     try:
         from wi.sweep.cli import register
     except ImportError:  # the sweep package is optional until it lands
@@ -76,6 +53,8 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
 def _disk_full(exc: BaseException) -> str | None:
     """``<file>: <the disk is full>...`` when ``exc`` (or its cause) is a write that failed for
     lack of space, else None. h5py reports the errno only in its message."""
+    from wi import cli
+
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -103,6 +82,8 @@ def _signal_name(code: int) -> str:
 
 
 def _interrupted(code: int, finished: bool = False) -> None:
+    from wi import cli, interrupt
+
     written = interrupt.written()
     if finished and not written:
         cli.err.print(
@@ -125,6 +106,20 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    if args == ["--version"]:  # what `wi --version` prints, without loading typer and rich
+        from wi import __version__
+
+        print(f"wi {__version__}")
+        sys.exit(0)
+    import typer
+
+    from wi import cli, interrupt, progress
+
+    try:  # typer >= 0.2x vendors click; older typer uses the click package
+        from typer._click import exceptions as _click_exc
+    except ImportError:  # pragma: no cover
+        from click import exceptions as _click_exc
+
     cli._ARGV[:] = args
     cli._TARGET.clear()
     cli._SOURCE.clear()

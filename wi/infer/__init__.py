@@ -3,13 +3,31 @@ and the streaming driver. ``from wi.infer import STDWI``; ``wi.infer.get("stdwi"
 Protocol facts go to an estimator as a :class:`Context`. The scores (Pearson r, sign accuracy,
 least-squares scale, time to r >= 0.9) have one home: :mod:`wi.infer.metrics`.
 
+The estimators (and with them numba) are imported on first use of a name below, so that
+:mod:`wi.infer.params` (imported to validate a config) does not load the kernels.
 This package must not import :mod:`wi.config` (which imports :mod:`wi.infer.params`).
 """
 
-from wi.infer.akrout import Akrout
-from wi.infer.base import REGISTRY, Context, Estimator, get
-from wi.infer.bayes import Bayes
-from wi.infer.rdd import RDD
-from wi.infer.stdwi import STDWI
-
 __all__ = ["REGISTRY", "RDD", "STDWI", "Akrout", "Bayes", "Context", "Estimator", "get"]
+
+_HOME = {
+    "Akrout": "akrout",
+    "Bayes": "bayes",
+    "RDD": "rdd",
+    "STDWI": "stdwi",
+    "REGISTRY": "base",
+    "Context": "base",
+    "Estimator": "base",
+    "get": "base",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        import importlib
+
+        from wi.infer.base import load_methods
+
+        load_methods()
+        return getattr(importlib.import_module(f"wi.infer.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'wi.infer' has no attribute {name!r}")

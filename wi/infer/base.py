@@ -104,8 +104,29 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     return cls
 
 
+def load_methods() -> None:
+    """Import every module of :mod:`wi.infer` once, so that each estimator module registers
+    itself in :data:`REGISTRY` (no list of methods is kept by hand: a new method is a new
+    module with its ``@register``-ed class, plus its params)."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    import wi.infer
+
+    for info in pkgutil.iter_modules(wi.infer.__path__):
+        importlib.import_module(f"wi.infer.{info.name}")
+    _LOADED = True
+
+
+_LOADED = False
+
+
 def get(name: str) -> type[Estimator]:
     """The estimator class registered as ``name`` (UserError naming the choices otherwise)."""
+    load_methods()
     if name not in REGISTRY:
         raise UserError(
             f"unknown method {name!r}; one of {', '.join(sorted(REGISTRY))}", key="method"
