@@ -82,3 +82,14 @@ def test_push_bernoulli_without_trials_draws_no_random_number(p):
         _, _, count = push_bernoulli(rng, p, 10, n_steps, units, steps, neurons, 0)
         assert count == 0
         assert rng.random() == np.random.default_rng(7).random()
+
+
+def test_one_step_periods_with_full_correlation_fire_every_step():
+    """One unit, always active, periods of one step, correlation 1 and p = 1: no own spikes
+    ((1 - c) p = 0), a shared spike at every step, copied with probability c = 1: exactly one
+    event per step, each one a single copied spike of its one-step period."""
+    params = stimulus_params(1, 1.0, 4000.0, 1.0, DT)
+    assert (params.p_own, params.p_shared, params.copy_prob) == (0.0, 1.0, 1.0)
+    ev = StimulusSource(params, 5, DT, DT).events(0, 50)
+    np.testing.assert_array_equal(ev.steps, np.arange(50))
+    np.testing.assert_array_equal(ev.neurons, np.zeros(50))
