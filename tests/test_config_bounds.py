@@ -40,7 +40,7 @@ def test_many_spikes_per_step_warning_starts_above_one_in_ten(kind):
         return [w for w in cfg.suspicious() if "timestep_ms" in w and "rate_hz" in w]
 
     assert warns(400.0) == []  # 400 Hz x 0.25 ms = 0.1
-    assert warns(400.5)
+    assert warns(400.1)  # 0.100025
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,21 @@ def test_memory_terms_are_at_least_what_is_certainly_held():
     # noise: a block's added spikes at the documented nominal rate of 100 Hz, 12 B each
     noisy = {**LIF, "observation_noise": {"add_fraction": 0.5}}
     assert _term(noisy, "observation_noise.add_fraction") >= 0.5 * 110 * 100.0 * 12
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "value"),
+    [
+        (LIF, "stimulation.rate_hz", 0.5),
+        (LIF, "neuron.coupling", 0.5),
+        (LIF, "neuron.coupling", 0.0),
+        (WIENER, "duration_ms", 0.5),
+        (WIENER, "input.rate_hz", 0.5),
+    ],
+)
+def test_small_non_negative_values_are_accepted(raw, key, value):
+    """Rates, coupling and durations below 1 are valid (only their sign is bounded)."""
+    section, _, name = key.rpartition(".")
+    cfg = config.validate({**raw, section: {name: value}} if section else {**raw, name: value})
+    got = getattr(getattr(cfg, section), name) if section else getattr(cfg, name)
+    assert got == value
