@@ -81,18 +81,19 @@ def wi(*args):
     """Run `wi args` in-process: (exit code, stdout, stderr)."""
     from wi import cli
     from wi.cli import main
+    from wi.reproduce import cli as reproduce_cli
     from wi.sweep import cli as sweep_cli
 
     o, e = io.StringIO(), io.StringIO()
-    consoles = (cli.out, cli.err, sweep_cli.out)
+    consoles = (cli.out, cli.err, sweep_cli.out, reproduce_cli.out)
     try:
-        cli.out.file, cli.err.file, sweep_cli.out.file = o, e, o
+        cli.out.file, cli.err.file, sweep_cli.out.file, reproduce_cli.out.file = o, e, o, o
         with redirect_stdout(o), redirect_stderr(e):
             try:
                 main([str(a) for a in args])
                 code = 0
             except SystemExit as exc:
-                code = exc.code
+                code = exc.code if isinstance(exc.code, int) else 1
     finally:
         for c in consoles:
             c.file = None

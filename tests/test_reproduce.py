@@ -8,43 +8,20 @@ Every run file is written by the real sweep machinery (`wi sweep-task` -> `wi ru
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import calls, install_faults
+from sweep_helpers import calls, install_faults, wi
 
 from wi.reproduce import ahmad2021, claims, gutierrez2019, recipe
 from wi.reproduce import run as run_mod
 from wi.sweep import layout
 
 STATUSES = {"pass", "fail", "not-reproduced"}
-
-
-def wi(*args):
-    """Run ``wi args`` in-process: (exit code, stdout, stderr)."""
-    from wi import cli
-    from wi.cli import main
-    from wi.reproduce import cli as rcli
-
-    o, e = io.StringIO(), io.StringIO()
-    saved = (cli.out.file, cli.err.file, rcli.out.file)
-    try:
-        cli.out.file, cli.err.file, rcli.out.file = o, e, o
-        with redirect_stdout(o), redirect_stderr(e):
-            try:
-                main([str(a) for a in args])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        cli.out.file, cli.err.file, rcli.out.file = saved
-    return code, o.getvalue(), e.getvalue()
 
 
 def durations(pe) -> set[float]:

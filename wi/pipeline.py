@@ -193,6 +193,7 @@ def _open_writer(cfg, proto, out: Path, *, command: str, force: bool) -> RunWrit
         command=command,
         n_steps=proto.n_steps,
         overwrite=force,
+        spikes=cfg.record.spikes,
     )
     writer.__enter__()
     try:

@@ -22,16 +22,13 @@ from rich.console import Console
 from wi import __version__
 from wi.errors import EXIT_DIVERGED, UserError
 from wi.reproduce.recipe import PLAN, Plan, stage
+from wi.reproduce.report_results import RESULTS, SCHEMA, SCHEMA_VERSION
 from wi.store import now_utc
 from wi.sweep import collect as collect_mod
 from wi.sweep import layout
 from wi.sweep import status as status_mod
+from wi.sweep.cli import FAILED_EXIT_BASE, MAX_EXIT  # the exit codes of `wi sweep`
 from wi.sweep.spec import load_sweep
-
-SCHEMA = "wi-reproduction"
-SCHEMA_VERSION = 1
-RESULTS = "results.json"
-FAILED_EXIT_BASE, MAX_EXIT = 100, 125
 
 
 @dataclass

@@ -36,7 +36,6 @@ from wi.store.writer import (
     mark_complete,
     now_utc,
     publish,
-    spikes_recorded,
     write_root_attrs,
 )
 
@@ -65,5 +64,4 @@ __all__ = [
     "require_spikes",
     "spike_counts",
     "spikes_stored",
-    "spikes_recorded",
 ]

@@ -20,7 +20,6 @@ from wi.chunk import Chunk
 from wi.errors import UserError, require_writable_dir
 from wi.store.lock import writer_lock
 from wi.store.spool import EventSpool, SpikeCounter
-from wi.yamlio import yaml_load
 
 SCHEMA = "wi-run"
 SCHEMA_VERSION = 1
@@ -173,28 +172,6 @@ def atomic_path(
         raise
 
 
-def spikes_recorded(config_yaml: str) -> bool:
-    """``record.spikes`` of a resolved config (YAML text); true when the key is absent.
-
-    Parameters
-    ----------
-    config_yaml : str
-        The config as YAML (the root attribute ``config`` of a run file).
-
-    Returns
-    -------
-    bool
-        Whether the spike times of the run are stored.
-    """
-    try:
-        raw = yaml_load(config_yaml)
-    except Exception:  # noqa: BLE001 (not a config: the default)
-        return True
-    record = raw.get("record") if isinstance(raw, dict) else None
-    value = record.get("spikes", True) if isinstance(record, dict) else True
-    return value if isinstance(value, bool) else True
-
-
 class RunWriter:
     """Write one run file. Use as a context manager::
 
@@ -205,7 +182,7 @@ class RunWriter:
             w.append(chunk)
     # renamed into place, status="complete"
 
-    ``spikes`` (default: the config's ``record.spikes``, true when absent) says whether the
+    ``spikes`` (the config's ``record.spikes``; default true) says whether the
     populations' spike times are stored; without them only per-neuron counts are kept
     (``/populations/<pop>/spike_count``, always written) and nothing is spooled.
     """
@@ -219,10 +196,10 @@ class RunWriter:
         command: str | None = None,
         n_steps: int | None = None,
         overwrite: bool = False,
-        spikes: bool | None = None,
+        spikes: bool = True,
     ):
         self.path = Path(path)
-        self.spikes = spikes_recorded(config_yaml) if spikes is None else bool(spikes)
+        self.spikes = bool(spikes)
         self.overwrite = overwrite
         self.config_yaml = config_yaml
         self.attrs = dict(attrs)
