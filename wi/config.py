@@ -1,7 +1,7 @@
 """Run configs: YAML loading, ``--set`` overrides, validation, readable errors.
 
 The pydantic models live with their kinds: :mod:`wi.sim.config` (``lif_feedforward``,
-``wiener``), :mod:`wi.autoencoder.config` (``autoencoder``), :mod:`wi.infer.params` (the
+``wiener``), :mod:`wi.net.config` (``network``), :mod:`wi.autoencoder.config` (``autoencoder``), :mod:`wi.infer.params` (the
 ``infer`` section); they are re-exported here. Every section rejects unknown keys and the error
 names the key and the nearest valid one. Units are in key names; defaults reproduce the paper
 protocol. A config can be loaded from YAML or from a run file (its resolved config attribute).
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from wi.autoencoder.config import AutoencoderConfig
 from wi.errors import UserError, did_you_mean, require_file
 from wi.memory import check_memory
+from wi.net.config import NetworkConfig
 from wi.section import RunBase
 from wi.sim.config import (  # noqa: F401 (re-exported: the config models live with their kinds)
     LIFConfig,
@@ -43,7 +44,7 @@ from wi.yamlio import (  # noqa: F401 (re-exported: the one YAML loader)
     yaml_load,
 )
 
-KINDS = ("lif_feedforward", "wiener", "autoencoder")
+KINDS = ("lif_feedforward", "wiener", "network", "autoencoder")
 #: The HDF5 file signature (``wi.store.HDF5_MAGIC``; importing wi.store loads h5py, which a
 #: YAML config does not need).
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -56,9 +57,10 @@ class ConfigWarning(UserWarning):
 MODELS: dict[str, type[RunBase]] = {
     "lif_feedforward": LIFConfig,
     "wiener": WienerConfig,
+    "network": NetworkConfig,
     "autoencoder": AutoencoderConfig,
 }
-Config = LIFConfig | WienerConfig | AutoencoderConfig
+Config = LIFConfig | WienerConfig | NetworkConfig | AutoencoderConfig
 
 
 # ----------------------------------------------------------------------------- loading
