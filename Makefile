@@ -59,7 +59,7 @@ paper: $(VENV)/.installed
 # three pytest runs: the Brian2 oracle in its venv, the numba kernels' tests with bounds
 # checking, then the whole suite (its summary is the last line)
 test: $(VENV)/.installed-test $(ORACLE_VENV)/.installed
-	NUMBA_CACHE_DIR=$(ORACLE_VENV)/numba-cache/$(SRC_HASH) $(ORACLE_VENV)/bin/python -m pytest -q -m oracle tests/test_brian2_oracle.py
+	NUMBA_CACHE_DIR=$(ORACLE_VENV)/numba-cache/$(SRC_HASH) $(ORACLE_VENV)/bin/python -m pytest -q -m oracle tests/test_brian2_oracle.py tests/test_brian2_network.py
 	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=.numba-cache/boundscheck-$(SRC_HASH) $(BIN)/python -m pytest -n 2 -q $(BOUNDSCHECK_TESTS)
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -78,10 +78,13 @@ ESTIMATOR_TESTS = (
 # module -> test files (globs under tests/) that exercise it; any test file whose name contains
 # the module's stem (tests/test_*synapse*.py) is added automatically.
 SELECTION = {
-    "wi/sim/synapse.py": ["test_sim_synapse.py", "test_sim_network.py", "test_sim_golden.py"],
-    "wi/sim/neuron.py": ["test_sim_lif.py", "test_sim_network.py", "test_sim_golden.py"],
-    "wi/sim/feedforward.py": ["test_sim_network.py", "test_sim_lif.py", "test_sim_golden.py"],
+    "wi/sim/synapse.py": ["test_sim_synapse.py", "test_engine.py", "test_sim_golden.py"],
+    "wi/sim/neuron.py": ["test_sim_lif.py", "test_engine.py", "test_sim_golden.py"],
+    "wi/sim/engine.py": ["test_engine.py", "test_sim_network.py", "test_sim_golden.py"],
     "wi/sim/network.py": ["test_sim_network.py", "test_sim_wiener.py", "test_sim_golden.py"],
+    "wi/net/protocol.py": ["test_engine.py", "test_sim_network.py", "test_sim_golden.py"],
+    "wi/net/presets.py": ["test_sim_network.py", "test_sim_wiener.py", "test_sim_golden.py"],
+    "wi/net/connectivity.py": ["test_net_connectivity.py", "test_engine.py"],
     "wi/sim/stimulus.py": ["test_sim_stimulus.py", "test_sim_network.py", "test_sim_golden.py"],
     "wi/sim/wiener.py": ["test_sim_wiener.py", "test_sim_golden.py"],
     "wi/sim/config.py": [
@@ -96,8 +99,14 @@ SELECTION = {
     "wi/infer/stdwi.py": [*ESTIMATOR_TESTS],
     "wi/infer/base.py": [*ESTIMATOR_TESTS, "test_infer_driver.py"],
     "wi/infer/protocol.py": ["test_infer_science.py", "test_infer_driver.py"],
-    "wi/infer/metrics.py": ["test_infer_metrics.py", "test_infer_driver.py", "test_infer_e2e.py"],
-    "wi/infer/history.py": ["test_infer_driver.py", "test_infer_e2e.py"],
+    "wi/infer/metrics.py": [
+        "test_infer_metrics_edges.py",
+        "test_infer_driver.py",
+        "test_infer_e2e.py",
+        "test_infer_sparse.py",
+    ],
+    "wi/infer/history.py": ["test_infer_driver.py", "test_infer_e2e.py", "test_infer_history.py"],
+    "wi/infer/pairs.py": ["test_infer_pairs.py", "test_infer_sparse.py", "test_infer_driver.py"],
     "wi/infer/driver.py": ["test_infer_driver.py", "test_infer_science.py", "test_infer_e2e.py"],
     "wi/infer/noise.py": ["test_infer_noise.py", "test_infer_driver.py"],
     "wi/infer/params.py": ["test_config.py", "faults/test_bad_config.py", "test_infer_driver.py"],

@@ -145,12 +145,13 @@ def simulations(flags: Path) -> list[int]:
 
 def final_scores(run_path: Path) -> dict[str, float]:
     """``{"stdwi.pearson_r": ...}`` read straight from a run file with h5py (the oracle for
-    collect): the last row of every 1-D metric and the scalar method attributes."""
+    collect): the last row of every 1-D metric and the scalar method attributes of the
+    results on ``input_output`` (version 2: ``/inference/input_output/<method>``)."""
     import h5py
 
     out = {}
     with h5py.File(run_path, "r") as h5:
-        for method, group in h5["inference"].items():
+        for method, group in h5["inference/input_output"].items():
             for name, ds in group["metrics"].items():
                 if ds.ndim == 1 and ds.size:
                     out[f"{method}.{name}"] = float(ds[-1])

@@ -53,7 +53,7 @@ def test_single_run_file_contract(tmp_path):
     path, metrics = run_file(tmp_path, cfg)
     with h5py.File(path) as h5:
         a = h5.attrs
-        assert a["schema"] == "wi-run" and a["schema_version"] == 1 and a["kind"] == "autoencoder"
+        assert a["schema"] == "wi-run" and a["schema_version"] == 2 and a["kind"] == "autoencoder"
         assert a["status"] == "complete" and a["command"] == "wi autoencoder test"
         assert a["timestep_ms"] == 0.01 and a["duration_ms"] == 120 and a["seed"] == 1
         assert wi.config.validate(yaml.safe_load(a["config"])) == cfg

@@ -7,8 +7,8 @@ Brian2 fails instead of skipping.
 Brian2's numpy code-generation target (no compiler). Spikes are compared at a FIXED step
 offset derived from Brian2's update order (no search over shifts), and voltages / currents
 to rounding error. The simulator side is exactly what ``wi simulate`` runs: the protocol's
-params and stimulus, :func:`wi.sim.feedforward.feedforward_kernel` with both free membranes
-advanced and recorded, and the protocol's chunks.
+engine, stimulus and projections (:class:`wi.sim.engine.Engine` with both free membranes
+advanced and recorded), and the protocol's chunks.
 
 Brian2's time step n (at time n dt) runs: state updates ('groups', in ``order``), thresholds
 (spikes stamped n dt), synaptic propagation, resets; a StateMonitor with ``when='end'``
@@ -22,7 +22,6 @@ import pytest
 
 from wi.config import LIFConfig
 from wi.sim import build_protocol
-from wi.sim.feedforward import feedforward_kernel, feedforward_state
 from wi.sim.neuron import LIFParams
 from wi.sim.stimulus import StimulusSource
 from wi.sim.synapse import psp_params, psp_state, psp_traces
@@ -95,20 +94,18 @@ def test_network_matches_brian2_end_to_end(brian2):
     src = StimulusSource(proto.stim_params, cfg.seed, cfg.stimulation.period_ms, dt)
     stim = src.events(0, n_steps)
     # what the protocol runs for voltages=True: every trace recorded, both free membranes on
-    state, in_s, in_n, out_s, out_n, *ours = feedforward_kernel(
-        proto.params,
-        feedforward_state(proto.params),
-        stim.steps,
-        stim.neurons,
-        n_steps,
-        (True, True, True, True),
-        (True, True),
+    every = {pop: ("voltage", "voltage_free") for pop in ("input", "output")}
+    state, sp, _, tr = proto.engine.run(
+        proto.engine.initial_state(), {"stimulus": stim}, np.empty((n_steps, 0)), n_steps, every
     )
     assert state.step == n_steps
+    in_s, in_n = sp["input"].steps, sp["input"].neurons
+    out_s, out_n = sp["output"].steps, sp["output"].neurons
+    ours = [tr[pop][name] for pop in ("input", "output") for name in ("voltage", "voltage_free")]
     (chunk,) = list(proto.chunks(n_steps, voltages=True))
 
     ts, tf = cfg.synapse.tau_slow_ms, cfg.synapse.tau_fast_ms
-    p = proto.params.lif
+    p = proto.engine.populations[1].params
     W = proto.weights["input_output"]
     ns = {
         **_namespace(brian2, p),

@@ -317,22 +317,28 @@ def test_voltage_disk_warning_triggers_exactly_above_the_free_space(monkeypatch,
     assert "recorded voltages" in msg
 
 
-def test_memory_estimate_covers_the_dense_wiener_matrices():
-    """A Wiener run holds its one-to-one weights as a dense (n, n) float64 matrix, and so is
-    the shared initial guess: at least 16 n^2 bytes beyond the interpreter, whatever else."""
+def test_wiener_memory_estimate_is_linear_in_the_pairs_and_covers_the_noise_blocks():
+    """A Wiener run never holds an (n, n) matrix: the one-to-one projection is n synapses and
+    inference learns the diagonal plus at most ``infer.absent_pairs`` absent pairs. The
+    estimate grows linearly in n and holds the noise: two 4000-step float64 blocks per
+    neuron."""
     from wi import memory
-    from wi.infer.driver import initial_guess_matrix
     from wi.sim import build_protocol
 
     small = config.validate({"kind": "wiener", "duration_ms": 10.0, "network": {"n_pairs": 6}})
-    w = build_protocol(small).weights["input_output"]
-    g = initial_guess_matrix(small.infer.initial_guess, 6, 6)
-    assert (w.shape, w.dtype, g.shape, g.dtype) == ((6, 6), np.float64, (6, 6), np.float64)
-    n = 20_000
-    big = config.validate({"kind": "wiener", "network": {"n_pairs": n}}, check_resources=False)
-    total, key = memory.estimate(big.memory_terms())
-    assert total - memory.BASELINE_BYTES >= 16.0 * n * n
-    assert key == "network.n_pairs"
+    proj = build_protocol(small).projections["input_output"]
+    assert (proj.rule, proj.n_synapses) == ("one_to_one", 6)
+
+    def extra(n):
+        raw = {"kind": "wiener", "network": {"n_pairs": n}}
+        big = config.validate(raw, check_resources=False)
+        total, key = memory.estimate(big.memory_terms())
+        assert key == "network.n_pairs"
+        return total - memory.BASELINE_BYTES
+
+    assert extra(20_000) >= 2 * 4000 * 8 * 20_000
+    # linear: doubling n (past the absent-pair cap) doubles the estimate, within 5 %
+    assert extra(40_000) / extra(20_000) == pytest.approx(2.0, rel=0.05)
 
 
 def test_memory_estimate_covers_the_output_spikes_of_a_chunk():
@@ -391,8 +397,8 @@ def test_history_memory_estimate_counts_the_floats_a_history_lists_per_check():
     from wi.infer import metrics
     from wi.infer.history import History
 
-    h = History((2, 3))
-    h.append(1.0, np.zeros((2, 3)), dict.fromkeys(metrics.NAMES, 0.5))
+    h = History(6)
+    h.append(1.0, np.zeros(6), dict.fromkeys(metrics.ALL_NAMES, 0.5))
     listed = len(h.times) + sum(len(v) for v in h.scores.values())
     h.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import h5py
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from scipy.spatial import distance
 from test_infer_chunks import irregular_pieces
 from test_infer_methods import DT, synthetic
 
+from wi.chunk import Chunk, SpikeEvents
 from wi.errors import UserError
 from wi.infer import STDWI, Akrout, get
 from wi.infer import metrics as M
@@ -59,16 +62,18 @@ def test_history_rows_times_and_last_row():
     )
     guess = 0.01 * (np.random.RandomState(3).uniform(size=(4, 6)) - 0.5)
     for name, cls, p in (("stdwi", STDWI, stdwi_p), ("akrout", Akrout, akrout_p)):
-        res = s.result(name)
+        res, rows = s.result(name), s.dense_history(name)
         np.testing.assert_array_equal(res["time_ms"], [0, 700, 1400, 2100, 2800, 3000])
-        assert res["weights"].shape == (6, 4, 6)
-        np.testing.assert_array_equal(res["weights"][0], guess)
+        assert rows.shape == (6, 4, 6) and res["history"].shape == (6, 24)
+        np.testing.assert_array_equal(rows[0], guess)
         # the row at 1400 ms is the estimate after exactly 5600 steps; the last one after all
         est = cls(p).start(6, 4, DT, guess, duration_ms=3000.0, stimulus_ms=100.0)
         est.update(chunk.window(0, 5600))
-        np.testing.assert_array_equal(res["weights"][2], est.snapshot())
+        np.testing.assert_array_equal(rows[2], est.snapshot())
         est.update(chunk.window(5600, N_STEPS)).finalize()
-        np.testing.assert_array_equal(res["weights"][-1], est.snapshot())
+        np.testing.assert_array_equal(rows[-1], est.snapshot())
+        # pair order: CSR by pre neuron, i.e. the transposed matrix
+        np.testing.assert_array_equal(res["final"], est.snapshot().T.ravel())
     assert s.voltages == {"input": ("voltage", "voltage_free")} and s.marks == {}
 
 
@@ -82,7 +87,7 @@ def test_one_to_one_history_holds_the_diagonal_and_zeros(tmp_path):
     guess = 0.01 * (np.random.RandomState(3).uniform(size=(4, 4)) - 0.5)
     est = STDWI(p).start(4, 4, DT, guess, duration_ms=3000.0).update(chunk.window(0, N_STEPS))
     est.finalize()
-    rows = s.result("stdwi")["weights"]
+    rows = s.dense_history("stdwi")
     np.testing.assert_array_equal(rows[0], np.diag(np.diagonal(guess)))
     np.testing.assert_array_equal(rows[-1], np.diag(np.diagonal(est.snapshot())))
     assert np.count_nonzero(rows[-1] - np.diag(np.diagonal(rows[-1]))) == 0
@@ -105,8 +110,8 @@ def test_session_with_noise_is_chunk_invariant():
     b = feed_all(session(methods, noise=noise), irregular_pieces(chunk, 5))
     c = feed_all(session(methods), [chunk])
     for name in methods:
-        np.testing.assert_array_equal(a.result(name)["weights"], b.result(name)["weights"])
-        assert not np.array_equal(a.result(name)["weights"][-1], c.result(name)["weights"][-1])
+        np.testing.assert_array_equal(a.dense_history(name), b.dense_history(name))
+        assert not np.array_equal(a.dense_history(name)[-1], c.dense_history(name)[-1])
 
 
 def test_session_noise_follows_the_run_seed():
@@ -116,7 +121,7 @@ def test_session_noise_follows_the_run_seed():
     noise = Noise(0.2, 0.2, 1.0)
     p = {"stdwi": STDWIParams(learning_rate=0.01)}
     runs = [feed_all(session(p, noise=noise, seed=sd), [chunk]) for sd in (5, 5, 6)]
-    w = [r.result("stdwi")["weights"][-1] for r in runs]
+    w = [r.dense_history("stdwi")[-1] for r in runs]
     np.testing.assert_array_equal(w[0], w[1])
     assert not np.array_equal(w[0], w[2])
 
@@ -169,13 +174,17 @@ def test_history_metrics_and_write(tmp_path):
     res = s.result("stdwi")
     with h5py.File(path, "r") as h5:
         g = h5["inference/stdwi"]
-        np.testing.assert_array_equal(g["weights"][()], res["weights"])
+        rows = s.dense_history("stdwi")
+        np.testing.assert_array_equal(g["weights"][()], rows)
         np.testing.assert_array_equal(g["time_ms"][()], res["time_ms"])
-        for k, row in enumerate(res["weights"]):
+        for k, row in enumerate(rows):
             assert g["metrics/pearson_r"][k] == pytest.approx(
                 stats.pearsonr(row.ravel(), truth.ravel())[0]
             )
-        assert set(g["metrics"]) == {"pearson_r", "sign_accuracy", "cosine", "rmse_scaled"}
+        assert set(g["metrics"]) == {
+            "pearson_r", "sign_accuracy", "cosine", "rmse_scaled", "auc_roc", "auc_pr"
+        }  # fmt: skip
+        assert np.isnan(g["metrics/auc_roc"][()]).all()  # every pair is a synapse: no detection
         assert g.attrs["projection"] == "input_output"
         assert yaml.safe_load(g.attrs["params"])["learning_rate"] == 0.01
         assert g.attrs["final_pearson_r"] == g["metrics/pearson_r"][-1]
@@ -205,13 +214,12 @@ def test_divergence_keeps_the_finite_history_and_spares_healthy_methods(tmp_path
     assert "learning_rate=1e+30; lower it" in message and "between 0 and 700 ms" in message
     res = s.result("stdwi")
     np.testing.assert_array_equal(res["time_ms"], [0.0])
-    assert np.isfinite(res["weights"]).all()
+    assert np.isfinite(res["history"]).all()
+    np.testing.assert_array_equal(res["final"], res["history"][-1])  # the last finite one
     assert s.estimators["stdwi"]._next_step == 2800  # not fed after the check at 700 ms
     assert s.estimators["akrout"]._next_step == N_STEPS
     healthy = feed_all(session({"akrout": akrout_p}, truth=truth), [chunk])
-    np.testing.assert_array_equal(
-        s.result("akrout")["weights"], healthy.result("akrout")["weights"]
-    )
+    np.testing.assert_array_equal(s.dense_history("akrout"), healthy.dense_history("akrout"))
     with h5py.File(tmp_path / "r.h5", "w") as h5:
         s.write(h5)
     with h5py.File(tmp_path / "r.h5", "r") as h5:
@@ -279,8 +287,8 @@ def test_each_noise_kind_alone_perturbs_what_the_methods_see(noise):
     their estimate differs from the one of a noiseless session fed the same chunk."""
     chunk, _ = synthetic(31)
     p = {"stdwi": STDWIParams(learning_rate=0.01)}
-    noisy = feed_all(session(p, noise=noise), [chunk]).result("stdwi")["weights"][-1]
-    clean = feed_all(session(p), [chunk]).result("stdwi")["weights"][-1]
+    noisy = feed_all(session(p, noise=noise), [chunk]).dense_history("stdwi")[-1]
+    clean = feed_all(session(p), [chunk]).dense_history("stdwi")[-1]
     assert not np.array_equal(noisy, clean)
 
 
@@ -302,7 +310,7 @@ def test_compare_clean_sessions_see_the_clean_and_the_noisy_spikes():
     both = sessions_from_config(config.validate({**base, "observation_noise": noise}), ["stdwi"])
     (plain,) = sessions_from_config(config.validate(base), ["stdwi"])
     assert [s.suffix for s in both] == ["", "_noisy"]
-    clean, noisy, plain = (feed_all(s, [chunk]).result("stdwi")["weights"] for s in both + [plain])
+    clean, noisy, plain = (feed_all(s, [chunk]).dense_history("stdwi") for s in both + [plain])
     np.testing.assert_array_equal(clean, plain)
     assert not np.array_equal(noisy[-1], plain[-1])
 
@@ -332,7 +340,7 @@ def test_noisy_session_learns_from_every_noisy_block_including_the_last():
     for b in blocks:
         est.update(b)
     est.finalize()
-    np.testing.assert_array_equal(s.result("stdwi")["weights"][-1], est.snapshot())
+    np.testing.assert_array_equal(s.dense_history("stdwi")[-1], est.snapshot())
     # and the last block matters: without it the estimate is another one
     est2 = STDWI(p).start(6, 4, DT, guess, duration_ms=N_STEPS * DT)
     for b in blocks[:-1]:
@@ -348,19 +356,19 @@ def test_zero_noise_is_no_noise():
     p = {"stdwi": STDWIParams(learning_rate=0.01)}
     zero = session(p, noise=Noise(0.0, 0.0, 0.0))
     assert zero.noise is None
-    a = feed_all(zero, [chunk]).result("stdwi")["weights"]
-    b = feed_all(session(p), [chunk]).result("stdwi")["weights"]
+    a = feed_all(zero, [chunk]).dense_history("stdwi")
+    b = feed_all(session(p), [chunk]).dense_history("stdwi")
     np.testing.assert_array_equal(a, b)
     opts = dict(
         n_pre=6, n_post=4, timestep_ms=DT, duration_ms=N_STEPS * DT, check_interval_ms=700.0
     )
     noise = Noise(0.2, 0.2, 0.0)
     w = [
-        feed_all(InferenceSession(p, noise=noise, **opts, **kw), [chunk]).result("stdwi")
+        feed_all(InferenceSession(p, noise=noise, **opts, **kw), [chunk]).dense_history("stdwi")
         for kw in ({}, {"seed": 0}, {"seed": 1})
     ]
-    np.testing.assert_array_equal(w[0]["weights"], w[1]["weights"])
-    assert not np.array_equal(w[0]["weights"][-1], w[2]["weights"][-1])
+    np.testing.assert_array_equal(w[0], w[1])
+    assert not np.array_equal(w[0][-1], w[2][-1])
 
 
 @pytest.mark.parametrize(
@@ -425,3 +433,168 @@ def test_stored_params_keep_the_documented_field_order(tmp_path):
     keys = [line.split(":")[0] for line in text.splitlines()]
     assert keys == list(STDWIParams.model_fields)
     assert keys != sorted(keys)
+
+
+NETWORK = {
+    "kind": "network",
+    "duration_ms": 1000,
+    "populations": {
+        "stim": {"model": "poisson", "n": 20, "period_ms": 50},
+        "exc": {"model": "lif", "n": 30, "threshold": 1.5},
+        "out": {"model": "wiener", "n": 30, "threshold": 2.0},
+    },
+    "projections": {
+        "stim_exc": {
+            "pre": "stim",
+            "post": "exc",
+            "connectivity": {"rule": "fixed_probability", "p": 0.2},
+            "weights": {"dist": "constant", "value": 1.0},
+        },
+        "exc_exc": {
+            "pre": "exc",
+            "post": "exc",
+            "connectivity": {"rule": "fixed_indegree", "k": 3},
+            "weights": {"dist": "normal", "mean": 0.5, "sd": 1.0},
+        },
+        "exc_out": {
+            "pre": "exc",
+            "post": "out",
+            "connectivity": {"rule": "one_to_one"},
+            "weights": {"dist": "constant", "value": 0.1},
+            "synapse": {"tau_slow_ms": 20, "tau_fast_ms": 2},
+        },
+    },
+    "infer": {
+        "projections": ["exc_exc", "exc_out"],
+        "absent_pairs": 50,
+        "methods": {"stdwi": {"learning_rate": 0.01}},
+    },
+}
+
+
+def test_network_sessions_one_per_inferred_projection_with_its_facts_and_pairs():
+    from wi import config
+    from wi.infer.driver import sessions_from_config
+    from wi.infer.protocol import context_from_config
+    from wi.net.connectivity import build_network
+
+    cfg = config.validate(NETWORK)
+    projections = build_network(cfg)
+    with pytest.raises(ValueError, match="exc_out"):
+        sessions_from_config(cfg, projections={"exc_exc": projections["exc_exc"]})
+    rec, one = sessions_from_config(cfg, projections=projections)
+    assert (rec.projection, rec.pre, rec.post, rec.populations) == (
+        "exc_exc", "exc", "exc", ("exc",)
+    )  # fmt: skip
+    assert (one.projection, one.pre, one.post, one.populations) == (
+        "exc_out", "exc", "out", ("exc", "out")
+    )  # fmt: skip
+    # exc_exc: 90 synapses (k = 3 of 30) + 50 absent pairs, never on the diagonal
+    assert rec.pairs.n_pairs == 140 and rec.exists.sum() == 90
+    assert not np.any(rec.pairs.pre_index == rec.pairs.post_index)
+    np.testing.assert_array_equal(rec.truth[rec.exists], projections["exc_exc"].weight)
+    assert one.pairs.n_pairs == 80 and one._scored() == "diagonal"
+    ctx = context_from_config(cfg, "exc_out")
+    assert ctx["pre_threshold"] == 1.5 and ctx["post_threshold"] == 2.0
+    assert (ctx["tau_slow_ms"], ctx["tau_fast_ms"]) == (20.0, 2.0)  # the projection's synapse
+    assert ctx["drift_per_ms"] == cfg.populations["out"].drift_per_ms
+    assert ctx["stimulus_ms"] == 50.0 and ctx["rule"] == "one_to_one"
+    ctx = context_from_config(cfg, "exc_exc")
+    assert (ctx["tau_slow_ms"], ctx["tau_fast_ms"]) == (10.0, 3.0)  # the network's synapse
+    assert "drift_per_ms" not in ctx and ctx["pre_model"] == ctx["post_model"] == "lif"
+    # the non-dense pair set's initial guess is the seeded per-pair stream, in pair order
+    from wi.seeding import stream
+
+    u = stream(cfg.infer.initial_guess.seed, "initial_guess", zlib.crc32(b"exc_exc"))
+    want = cfg.infer.initial_guess.scale * (u.uniform(size=140) - 0.5)
+    np.testing.assert_array_equal(rec.initial_guess, want)
+    # the sessions eat chunks holding the populations by name
+    rng = np.random.default_rng(0)
+    steps = np.sort(rng.integers(0, 4000, 600))
+    chunk = Chunk(
+        0,
+        4000,
+        DT,
+        {
+            "exc": SpikeEvents(steps, rng.integers(0, 30, 600).astype(np.int32)),
+            "out": SpikeEvents(steps, rng.integers(0, 30, 600).astype(np.int32)),
+        },
+    )
+    for s in (rec, one):
+        s.feed(chunk)
+        s.close()
+        res = s.result("stdwi")
+        assert np.isfinite(res["metrics"]["auc_roc"]).all()
+        assert s.summary()[0]["projection"] == s.projection
+
+
+def test_preset_initial_guess_is_the_randomstate_draw_at_the_pairs():
+    """A preset's pairs that are not every pair (wiener: the diagonal and absent pairs) start
+    from the legacy (n_post, n_pre) RandomState draw at those pairs (drawn by rows)."""
+    from wi.infer.driver import initial_guess_pairs
+    from wi.infer.pairs import PairSet
+
+    g = InitialGuess(scale=0.01, seed=7)
+    full = initial_guess_matrix(g, 9, 2100)  # rows of 2100: more than one block of draws
+    ids = np.sort(np.random.default_rng(0).choice(9 * 2100, 500, replace=False))
+    ps = PairSet.all(2100, 9).subset(ids)
+    got = initial_guess_pairs(g, ps, "input_output", legacy=True)
+    np.testing.assert_array_equal(got, full[ps.post_index, ps.pre_index])
+
+
+# ----------------------------------------------------------------------------- base interface
+def test_roles_map_to_population_names_and_checks_use_them():
+    """Needs are declared by role; ``start(pre=, post=)`` names the populations; the chunk
+    checks use those names and sizes (a pre == post projection reads one population)."""
+    from wi.infer import RDD, method_names
+    from wi.infer.base import Context
+
+    assert method_names() == ("akrout", "bayes", "rdd", "stdwi")
+    rdd = RDD(RDDParams())
+    ctx = Context.of(threshold=1.0, tau_slow_ms=10.0, tau_fast_ms=3.0)
+    rdd.start(3, 2, DT, np.zeros((2, 3)), ctx, pre="exc", post="inh")
+    assert rdd.populations == tuple(sorted(rdd.population(r) for r in type(rdd).roles))
+    assert "inh" in rdd.populations  # RDD reads the post spikes and the pre voltages
+    assert rdd.needed_voltages == {"exc": ("voltage", "voltage_free")}
+    est = STDWI().start(3, 3, DT, np.zeros((3, 3)), pre="exc", post="exc")
+    assert est.populations == ("exc",) and est.needed_voltages == {}
+    ok = Chunk(0, 10, DT, {"exc": SpikeEvents(np.array([1, 4]), np.array([0, 2], np.int32))})
+    est.update(ok)
+    with pytest.raises(UserError, match=r"neuron index 3 outside \[0, 3\)"):
+        est.update(Chunk(10, 5, DT, {"exc": SpikeEvents(np.array([11]), np.array([3]))}))
+    with pytest.raises(UserError, match="population 'exc'"):
+        STDWI().start(3, 3, DT, np.zeros((3, 3)), pre="exc", post="exc").update(
+            Chunk(0, 5, DT, {"input": SpikeEvents.empty(), "output": SpikeEvents.empty()})
+        )
+    with pytest.raises(ValueError, match="n_pre 3 != n_post 2"):
+        STDWI().start(3, 2, DT, np.zeros((2, 3)), pre="exc", post="exc")
+
+
+def test_pair_mode_shapes_and_the_dense_api():
+    from wi.infer.pairs import PairSet
+
+    guess = np.arange(6.0).reshape(2, 3)  # (n_post, n_pre)
+    dense = STDWI().start(3, 2, DT, guess)
+    np.testing.assert_array_equal(dense.snapshot(), guess)
+    ps = PairSet(3, 2, np.array([0, 1, 1, 2]), np.array([1, 0], np.int32))  # (0,1), (2,0)
+    est = STDWI().start(3, 2, DT, np.array([3.0, 2.0]), pairs=ps)
+    np.testing.assert_array_equal(est.snapshot(), [3.0, 2.0])
+    with pytest.raises(ValueError, match=r"expected \(2,\)"):
+        STDWI().start(3, 2, DT, guess, pairs=ps)
+    with pytest.raises(ValueError, match="pairs are for"):
+        STDWI().start(4, 2, DT, np.zeros(2), pairs=ps)
+
+
+def test_context_thresholds_legacy_and_per_role():
+    from wi.infer.base import Context
+
+    c = Context.of(threshold=1.5)
+    assert (c.pre_threshold, c.post_threshold, c.threshold) == (1.5, 1.5, 1.5)
+    c = Context.of(pre_threshold=1.0, post_threshold=2.0)
+    assert c.threshold is None and (c.pre_threshold, c.post_threshold) == (1.0, 2.0)
+    c = Context.of(threshold=1.5, post_threshold=2.0)  # explicit per-role values win
+    assert (c.pre_threshold, c.post_threshold) == (1.5, 2.0)
+    c = Context.of(pre_model="poisson", rule="fixed_probability")
+    assert c.pre_model == "poisson" and c.rule == "fixed_probability"
+    with pytest.raises(UserError, match="needs the protocol fact post_threshold"):
+        Context().need("post_threshold", "bayes")

@@ -66,8 +66,8 @@ def test_stored_run_replays_to_identical_estimates(tmp_path):
             replay.feed(chunk)
         replay.close()
     for name in ("stdwi", "akrout", "rdd"):
-        np.testing.assert_array_equal(replay.result(name)["weights"], live.result(name)["weights"])
-        assert not np.array_equal(live.result(name)["weights"][-1], live.result(name)["weights"][0])
+        np.testing.assert_array_equal(replay.dense_history(name), live.dense_history(name))
+        assert not np.array_equal(live.dense_history(name)[-1], live.dense_history(name)[0])
 
 
 def test_science_stdwi_beats_akrout_beats_rdd_at_200s():
@@ -82,3 +82,33 @@ def test_science_stdwi_beats_akrout_beats_rdd_at_200s():
     mean = {k: np.mean(v) for k, v in r.items()}
     assert mean["stdwi"] > mean["akrout"] > mean["rdd"], mean
     assert mean["stdwi"] > 0.95
+
+
+def test_wiener_absent_pairs_leave_the_synapses_numbers_unchanged():
+    """The Wiener preset learns the diagonal plus sampled absent pairs: the estimates and the
+    metrics of the synapses are bit-identical to a run without absent pairs, and the absent
+    pairs give STDWI detection metrics (a synapse's |estimate| beats an absent pair's)."""
+    base = {"kind": "wiener", "duration_ms": 20_000, "network": {"n_pairs": 31}, "seed": 4}
+    runs = {}
+    for n_absent in (0, 300, None):  # None: the default 10 000, i.e. all 930 absent pairs
+        infer = {} if n_absent is None else {"absent_pairs": n_absent}
+        runs[n_absent] = infer_stream(validate({**base, "infer": infer}), ["bayes", "stdwi"])
+    plain = runs[0]
+    assert plain.pairs.n_pairs == 31 and runs[300].pairs.n_pairs == 331
+    assert runs[None].pairs.dense_all and runs[None].pairs.n_pairs == 961
+    # the initial guess of the diagonal is the legacy draw's diagonal
+    g = validate(base).infer.initial_guess
+    legacy = g.scale * (np.random.RandomState(g.seed).uniform(size=(31, 31)) - 0.5)
+    np.testing.assert_array_equal(plain.initial_guess, np.diagonal(legacy))
+    for detect in (runs[300], runs[None]):
+        assert detect.exists.sum() == 31 and detect._scored() == "diagonal"
+        for name in ("bayes", "stdwi"):
+            a, b = plain.result(name), detect.result(name)
+            np.testing.assert_array_equal(a["final"], b["final"][b["exists"]])
+            for m in ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled"):
+                np.testing.assert_array_equal(a["metrics"][m], b["metrics"][m])
+            assert np.isnan(a["metrics"]["auc_roc"]).all()
+        # Bayes leaves every absent pair at its guess: no detection metrics; STDWI learns them
+        assert np.isnan(detect.result("bayes")["metrics"]["auc_roc"]).all()
+        assert np.isfinite(detect.result("stdwi")["metrics"]["auc_roc"]).all()
+        assert detect.result("stdwi")["metrics"]["auc_roc"][-1] > 0.6

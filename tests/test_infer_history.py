@@ -1,59 +1,47 @@
-"""The spooled estimate history: full rows by default, any slice of rows read back exactly, and
-appends after a read still land at the end of the spool."""
+"""The spooled estimate history: rows of the sampled pairs read back exactly (any slice),
+appends after a read still land at the end of the spool, and the seeded history sample."""
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 
-from wi.infer.history import History
+from wi.infer.history import History, history_sample
+from wi.infer.metrics import ALL_NAMES
 
-SHAPE = (2, 3)
+N = 6  # values per row
 
 
 def row(k: int) -> np.ndarray:
-    """A recognisable (2, 3) matrix for row k: entry (i, j) = 100 k + 10 i + j + 1 (no zeros,
-    so a diagonal-only store or a row read from the wrong place shows)."""
-    return 100.0 * k + 10.0 * np.arange(2)[:, None] + np.arange(3) + 1.0
+    """A recognisable row k: entry j = 100 k + j + 1 (no zeros, so a row read from the wrong
+    place shows)."""
+    return 100.0 * k + np.arange(N) + 1.0
 
 
-def filled(n: int, **kw) -> History:
-    h = History(SHAPE, **kw)
+def filled(n: int) -> History:
+    h = History(N)
     for k in range(n):
         h.append(float(k), row(k), None)
     return h
 
 
-def test_default_history_keeps_the_whole_matrix():
-    h = filled(3)
-    try:
-        assert h.diagonal is False
-        np.testing.assert_array_equal(h.rows(0, 3), np.stack([row(0), row(1), row(2)]))
-    finally:
-        h.close()
-
-
-@pytest.mark.parametrize("diagonal", [False, True])
 @pytest.mark.parametrize("start, stop", [(0, 5), (1, 3), (2, 5), (4, 5), (3, 3)])
-def test_rows_returns_exactly_the_rows_asked_for(diagonal, start, stop):
-    h = filled(5, diagonal=diagonal)
+def test_rows_returns_exactly_the_rows_asked_for(start, stop):
+    h = filled(5)
     try:
         want = np.stack([row(k) for k in range(5)])[start:stop]
-        if diagonal:  # only the diagonal is kept; the rest reads back as exact zeros
-            want = want * np.eye(*SHAPE)
         got = h.rows(start, stop)
-        assert got.shape == (stop - start, *SHAPE)
+        assert got.shape == (stop - start, N)
         np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(h.rows(), np.stack([row(k) for k in range(5)]))
     finally:
         h.close()
 
 
-@pytest.mark.parametrize("diagonal", [False, True])
-def test_append_after_reading_rows_goes_to_the_end(diagonal):
+def test_append_after_reading_rows_goes_to_the_end():
     """Reading moves the spool's file position; the next append must still go after the last
     row, not over the rows just read (or over the first row)."""
-    h = History(SHAPE, diagonal=diagonal)
+    h = History(N)
     try:
         h.append(0.0, row(0), None)
         h.append(1.0, row(1), None)
@@ -61,29 +49,52 @@ def test_append_after_reading_rows_goes_to_the_end(diagonal):
         h.append(2.0, row(2), None)
         h.rows(1, 2)
         h.append(3.0, row(3), None)
-        want = np.stack([row(k) for k in range(4)])
-        if diagonal:
-            want = want * np.eye(*SHAPE)
-        np.testing.assert_array_equal(h.rows(0, 4), want)
+        np.testing.assert_array_equal(h.rows(0, 4), np.stack([row(k) for k in range(4)]))
         assert h.n == 4 and h.times == [0.0, 1.0, 2.0, 3.0]
     finally:
         h.close()
 
 
-def test_write_stores_the_documented_layout(tmp_path):
-    """docs/run-file.md: weights float64 (n_checks, n_post, n_pre), chunks (1, n_post, n_pre),
-    gzip level 1; time_ms with units "ms"; metrics/<m> when asked."""
-    h = filled(3)
+def test_scores_are_kept_per_row_and_nan_without_scores():
+    h = History(N)
     try:
-        with h5py.File(tmp_path / "h.h5", "w") as f:
-            h.write(f.create_group("m"), with_metrics=True)
-        with h5py.File(tmp_path / "h.h5", "r") as f:
-            w = f["m/weights"]
-            assert (w.dtype, w.shape, w.chunks) == (np.float64, (3, *SHAPE), (1, *SHAPE))
-            assert (w.compression, w.compression_opts) == ("gzip", 1)
-            np.testing.assert_array_equal(w[()], np.stack([row(k) for k in range(3)]))
-            np.testing.assert_array_equal(f["m/time_ms"][()], [0.0, 1.0, 2.0])
-            assert f["m/time_ms"].attrs["units"] == "ms"
-            assert np.isnan(f["m/metrics/pearson_r"][()]).all()  # appended without scores
+        h.append(0.0, row(0), None)
+        h.append(1.0, row(1), dict.fromkeys(ALL_NAMES, 0.5))
+        assert set(h.scores) == set(ALL_NAMES)
+        for m in ALL_NAMES:
+            assert np.isnan(h.scores[m][0]) and h.scores[m][1] == 0.5
+        with pytest.raises(ValueError, match="shape"):
+            h.append(2.0, np.zeros(N + 1), None)
     finally:
         h.close()
+
+
+def test_history_sample_keeps_every_pair_up_to_the_limit():
+    np.testing.assert_array_equal(history_sample(7, 7, 0, "p"), np.arange(7))
+    np.testing.assert_array_equal(history_sample(3, 10, 0, "p"), np.arange(3))
+    assert history_sample(0, 10, 0, "p").shape == (0,)
+    with pytest.raises(ValueError):
+        history_sample(3, 0, 0, "p")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_history_sample_is_a_seeded_sorted_sample_without_repeats(seed):
+    s = history_sample(1000, 50, seed, "exc_exc")
+    assert s.dtype == np.int64 and len(s) == 50 and len(np.unique(s)) == 50
+    assert np.all(np.diff(s) > 0) and s[0] >= 0 and s[-1] < 1000
+    np.testing.assert_array_equal(s, history_sample(1000, 50, seed, "exc_exc"))
+    assert not np.array_equal(s, history_sample(1000, 50, seed + 1, "exc_exc"))
+    assert not np.array_equal(s, history_sample(1000, 50, seed, "exc_inh"))
+
+
+def test_history_sample_is_uniform():
+    """Every pair is kept with probability k / n: over many seeds, the counts of each pair
+    are Binomial(n_seeds, k / n) (chi-square-like check with a wide margin)."""
+    n, k, seeds = 40, 10, 400
+    counts = np.zeros(n)
+    for sd in range(seeds):
+        counts[history_sample(n, k, sd, "p")] += 1
+    mean = seeds * k / n
+    sd = np.sqrt(seeds * (k / n) * (1 - k / n))
+    assert np.all(np.abs(counts - mean) < 5 * sd)
+    assert abs(counts.sum() - seeds * k) == 0

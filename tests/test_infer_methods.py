@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from wi.chunk import Chunk, SpikeEvents
+from wi.errors import UserError
 from wi.infer import RDD, STDWI, Akrout, Bayes
+from wi.infer.pairs import PairSet
 from wi.infer.params import AkroutParams, BayesParams, RDDParams, STDWIParams
 from wi.sim.synapse import psp_kernel
 
@@ -274,11 +276,12 @@ def rdd_reference(chunk, guess, p: RDDParams, threshold, taus):
 def test_rdd_matches_per_step_reference(init):
     chunk, guess = synthetic(4, voltages=True)
     p = RDDParams(learning_rate=0.05, max_u=0.2, init=init)  # max_u rejects some events too
-    w = run(RDD(p), chunk, guess, threshold=0.95, tau_slow_ms=12.0, tau_fast_ms=4.0)
+    facts = {"pre_threshold": 0.95, "post_threshold": 3.0}  # RDD reads the pre's threshold
+    w = run(RDD(p), chunk, guess, tau_slow_ms=12.0, tau_fast_ms=4.0, **facts)
     assert_same(w, rdd_reference(chunk, guess, p, 0.95, (12.0, 4.0)), guess)
 
 
-RDD_FACTS = {"threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0}
+RDD_FACTS = {"pre_threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0}
 
 
 def test_rdd_first_estimate_by_init():
@@ -399,5 +402,286 @@ def test_bayes_single_observation_closed_form(in_step):
     var = 1 / ((delta - w_hat) ** -2 + 1 / (D * T))
     expected = (0.02 / prior + w_hat / var) / (1 / prior + 1 / var)
     est = Bayes(BayesParams(prior_variance=prior))
-    w = run(est, chunk, np.array([[0.02]]), drift_per_ms=mu, diffusion_per_ms=D, threshold=1.0)
+    facts = {"drift_per_ms": mu, "diffusion_per_ms": D, "post_threshold": 1.0}
+    w = run(est, chunk, np.array([[0.02]]), pre_threshold=-4.0, **facts)  # reads the post's
     assert w[0, 0] == pytest.approx(expected, rel=1e-13)
+
+
+# ----------------------------------------------------------------------------- pair sets
+PAIR_CASES = {
+    "akrout": (
+        Akrout,
+        AkroutParams(
+            learning_rate=0.01,
+            stimulus_ms=100.0,
+            batch_stimuli=7,
+            momentum=0.5,
+            lr_schedule="linear",
+        ),
+        {"n_pre": 9, "n_post": 7},
+        {"duration_ms": 12_000 * DT},
+    ),
+    "akrout_clip": (
+        Akrout,
+        AkroutParams(learning_rate=0.002, stimulus_ms=50.0, batch_stimuli=4, clip=(-0.01, 0.02)),
+        {"n_pre": 9, "n_post": 7},
+        {},
+    ),
+    "rdd": (
+        RDD,
+        RDDParams(learning_rate=0.05, max_u=0.2),
+        {"n_pre": 9, "n_post": 7, "voltages": True},
+        {"pre_threshold": 0.95, "tau_slow_ms": 12.0, "tau_fast_ms": 4.0},
+    ),
+    "rdd_guess": (
+        RDD,
+        RDDParams(learning_rate=0.05, init="guess"),
+        {"n_pre": 9, "n_post": 7, "voltages": True},
+        {"pre_threshold": 0.95, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0},
+    ),
+    "bayes": (
+        Bayes,
+        BayesParams(drift_per_ms=0.01, diffusion_per_ms=0.0005, variance_bound=1e-4),
+        {"n_pre": 7, "n_post": 7, "marks": True},
+        {"post_threshold": 1.0},
+    ),
+}
+
+
+def in_pair_order(matrix):
+    """(n_post, n_pre) -> every pair in PairSet.all's order: pair id j * n_post + i."""
+    n_post, n_pre = matrix.shape
+    return np.array([matrix[i, j] for j in range(n_pre) for i in range(n_post)])
+
+
+def learn(cls, params, chunk, guess, pairs, facts, pieces=1):
+    n_pre, n_post = pairs.n_pre, pairs.n_post
+    est = cls(params).start(n_pre, n_post, DT, guess, pairs=pairs, **facts)
+    cuts = np.linspace(0, chunk.n_steps, pieces + 1).astype(int)
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        est.update(chunk.window(a, b))
+    return est.finalize().snapshot()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("case", list(PAIR_CASES))
+def test_pair_estimate_is_bit_identical_in_any_pair_set_holding_it(case, seed):
+    """Dense API, every pair as a PairSet, and random subsets (some pre and post neurons with
+    no pair at all) learn every pair to the same bits; Bayes's subsets hold the diagonal (it
+    refuses others) and its off-diagonal pairs keep their initial guess."""
+    cls, params, opts, facts = PAIR_CASES[case]
+    chunk, guess = synthetic(seed, **opts)
+    n_post, n_pre = guess.shape
+    dense = run(cls(params), chunk, guess, **facts)
+    g_all = in_pair_order(guess)
+    v_all = learn(cls, params, chunk, g_all, PairSet.all(n_pre, n_post), facts)
+    assert v_all.shape == (n_pre * n_post,)
+    np.testing.assert_array_equal(v_all, in_pair_order(dense))
+    moved = np.abs(v_all - g_all) > 1e-5
+    if cls is Bayes:
+        diagonal = np.arange(n_pre) * (n_post + 1)
+        assert (
+            moved[diagonal].all() and not moved[np.setdiff1d(np.arange(n_pre**2), diagonal)].any()
+        )
+    else:
+        assert moved.mean() > 0.5, "test data too weak: few pairs learnt"
+    rng = np.random.default_rng(100 + seed)
+    for frac, pieces in ((0.5, 1), (0.2, 3), (0.05, 7)):
+        flat = np.flatnonzero(rng.random(n_pre * n_post) < frac)
+        if cls is Bayes:
+            flat = np.union1d(flat, diagonal)
+        sub = PairSet.from_flat(n_pre, n_post, flat)
+        v = learn(cls, params, chunk, g_all[flat], sub, facts, pieces)
+        assert v.shape == (len(flat),)
+        np.testing.assert_array_equal(v, v_all[flat])
+
+
+@pytest.mark.parametrize("case", ["akrout", "rdd"])
+def test_an_empty_pair_set_learns_nothing(case):
+    cls, params, opts, facts = PAIR_CASES[case]
+    chunk, guess = synthetic(5, **opts)
+    n_post, n_pre = guess.shape
+    empty = PairSet.from_flat(n_pre, n_post, np.empty(0, np.int64))
+    assert learn(cls, params, chunk, np.empty(0), empty, facts).shape == (0,)
+
+
+def renamed(chunk, names):
+    """The chunk with its populations renamed (``names``: old -> new; several old names may
+    map to one new name only if their data are the same)."""
+    return Chunk(
+        chunk.start_step,
+        chunk.n_steps,
+        chunk.timestep_ms,
+        {names[k]: v for k, v in chunk.spikes.items()},
+        {names[k]: v for k, v in chunk.voltages.items()},
+        {names[k]: v for k, v in chunk.marks.items()},
+    )
+
+
+@pytest.mark.parametrize("case", ["akrout", "rdd", "bayes"])
+def test_roles_read_the_populations_named_at_start(case):
+    """pre="exc", post="inh" on renamed data gives the default roles' result; the declared
+    needs name the populations."""
+    cls, params, opts, facts = PAIR_CASES[case]
+    chunk, guess = synthetic(7, **opts)
+    n_post, n_pre = guess.shape
+    expected = run(cls(params), chunk, guess, **facts)
+    est = cls(params).start(n_pre, n_post, DT, guess, pre="exc", post="inh", **facts)
+    w = est.update(renamed(chunk, {"input": "exc", "output": "inh"})).finalize().snapshot()
+    np.testing.assert_array_equal(w, expected)
+    if cls is RDD:
+        assert est.populations == ("inh",)
+        assert est.needed_voltages == {"exc": ("voltage", "voltage_free")}
+    else:
+        assert est.populations == ("exc", "inh")
+        assert est.needed_voltages == {}
+    assert est.needed_marks == ({"exc": ("target_voltage",)} if cls is Bayes else {})
+    with pytest.raises(UserError, match="inh" if cls is RDD else "exc"):  # old names unread
+        cls(params).start(n_pre, n_post, DT, guess, pre="exc", post="inh", **facts).update(chunk)
+
+
+@pytest.mark.parametrize("case", ["akrout", "rdd"])
+def test_recurrent_projection_reads_one_population_in_both_roles(case):
+    """pre = post = "exc": the same as separate populations holding identical data. (Not
+    Bayes: with identical trains every post spike comes with its pre spike, never after.)"""
+    cls, params, opts, facts = PAIR_CASES[case]
+    chunk, guess = synthetic(8, **{**opts, "n_post": opts["n_pre"]})
+    n = guess.shape[0]
+    ev = chunk.spikes["input"]
+    volts = {"exc": chunk.voltages["input"]} if chunk.voltages else {}
+    marks = {"exc": chunk.marks["input"]} if chunk.marks else {}
+    one = Chunk(0, chunk.n_steps, DT, {"exc": ev}, volts, marks)
+    twin = Chunk(0, chunk.n_steps, DT, {"input": ev, "output": ev}, chunk.voltages, chunk.marks)
+    expected = run(cls(params), twin, guess, **facts)
+    est = cls(params).start(n, n, DT, guess, pre="exc", post="exc", **facts)
+    w = est.update(one).finalize().snapshot()
+    np.testing.assert_array_equal(w, expected)
+    assert np.abs(w - guess).max() > 1e-5
+
+
+# ----------------------------------------------------------------------------- refusals
+def square_pairs(n, without=()):
+    flat = np.setdiff1d(np.arange(n) * (n + 1), [k * (n + 1) for k in without])
+    return PairSet.from_flat(n, n, np.union1d(flat, [1, n + 3]))  # plus two absent pairs
+
+
+BAYES_FACTS = {"drift_per_ms": 0.01, "diffusion_per_ms": 5e-4, "post_threshold": 1.0}
+
+
+@pytest.mark.parametrize(
+    "kwargs, facts, match",
+    [
+        ({"pairs": square_pairs(5, without=[2])}, {}, r"one-to-one.*\(2, 2\)"),
+        ({}, {"rule": "fixed_probability"}, "needs a one_to_one projection.*fixed_probability"),
+        ({}, {"post_model": "lif"}, "Wiener-process neurons.*lif"),
+        ({}, {"drift_per_ms": None}, "drift_per_ms of a Wiener-process post"),
+        ({}, {"post_threshold": None}, "post_threshold of a Wiener-process post"),
+    ],
+    ids=["missing_diagonal", "rule", "post_model", "no_drift", "no_threshold"],
+)
+def test_bayes_refuses_what_it_cannot_learn(kwargs, facts, match):
+    pairs = kwargs.get("pairs", square_pairs(5))
+    with pytest.raises(UserError, match=match):
+        Bayes().start(5, 5, DT, np.zeros(pairs.n_pairs), pairs=pairs, **{**BAYES_FACTS, **facts})
+    with pytest.raises(UserError, match="one-to-one pairs.*3 pre and 4 post"):
+        Bayes().start(3, 4, DT, np.zeros((4, 3)), **BAYES_FACTS)
+
+
+def test_bayes_accepts_a_one_to_one_pair_set_with_absent_pairs():
+    pairs = square_pairs(5)
+    est = Bayes().start(5, 5, DT, np.zeros(7), pairs=pairs, rule="one_to_one", **BAYES_FACTS)
+    # pairs by flat index 0, 1, 6, 8, 12, 18, 24: (0, 1) and (1, 3) are the absent ones
+    np.testing.assert_array_equal(est.state.diagonal, [0, 2, 4, 5, 6])
+    assert est.threshold == 1.0
+
+
+@pytest.mark.parametrize(
+    "facts, match",
+    [
+        ({"pre_model": "poisson"}, "membrane.*'stimulus' is a poisson population"),
+        ({"pre_model": "wiener"}, "voltage_free.*lif.*'stimulus' is a wiener population"),
+        ({"pre_threshold": None}, "membrane.*no pre_threshold for 'stimulus'"),
+    ],
+)
+def test_rdd_refuses_a_pre_population_without_membrane(facts, match):
+    base = {"pre_threshold": 1.0, "tau_slow_ms": 10.0, "tau_fast_ms": 3.0}
+    with pytest.raises(UserError, match=match):
+        RDD().start(3, 2, DT, np.zeros((2, 3)), pre="stimulus", **{**base, **facts})
+    RDD().start(3, 2, DT, np.zeros((2, 3)), pre="input", pre_model="lif", **base)
+
+
+def test_legacy_threshold_fact_is_both_thresholds():
+    chunk, guess = synthetic(4, voltages=True)
+    p = RDDParams(learning_rate=0.05)
+    taus = {"tau_slow_ms": 10.0, "tau_fast_ms": 3.0}
+    np.testing.assert_array_equal(
+        run(RDD(p), chunk, guess, threshold=0.95, **taus),
+        run(RDD(p), chunk, guess, pre_threshold=0.95, **taus),
+    )
+
+
+# ----------------------------------------------------------------------------- scale
+N_BIG = 200_000  # an (n_post, n_pre) float64 array would take 320 GB
+
+
+def test_akrout_on_a_few_pairs_of_huge_populations():
+    """Memory and work follow the pairs: pre 5 and post 7 spike in stimulus 0 only, so (as in
+    the two-stimulus hand-worked case) pair (5, 7) ends at 0.25; (5, 8) has a silent post
+    (deviation 0: no update with decay 0) and (6, 7) a silent pre."""
+    one = (np.array([2]), np.array([5], np.int32))
+    chunk = Chunk(
+        0, 8, DT, {"input": SpikeEvents(*one), "output": SpikeEvents(np.array([3]), np.array([7]))}
+    )
+    pairs = PairSet.from_flat(N_BIG, N_BIG, np.array([5 * N_BIG + 7, 5 * N_BIG + 8, 6 * N_BIG + 7]))
+    p = AkroutParams(learning_rate=0.5, decay=0.0, batch_stimuli=2, stimulus_ms=4 * DT)
+    w = learn(Akrout, p, chunk, np.array([0.0, 0.1, -0.1]), pairs, {})
+    np.testing.assert_array_equal(w, [0.25, 0.1, -0.1])
+
+
+def test_rdd_on_a_few_pairs_of_huge_populations():
+    """The hand-worked event of :func:`rdd_one_event` on pre neuron 3 of 200 000 (silent posts,
+    dx = 0): its pairs move to AT_125, a pair of another pre neuron stays at its guess."""
+    n_steps = 8
+    u = np.zeros((N_BIG, n_steps), np.float32)
+    v = np.zeros((N_BIG, n_steps), np.float32)
+    u[3, 3] = 1.0
+    v[3, 3:5] = (1.0, 1.25)
+    chunk = Chunk(
+        0,
+        n_steps,
+        DT,
+        {"output": SpikeEvents.empty()},
+        {"input": {"voltage": u, "voltage_free": v}},
+    )
+    pairs = PairSet.from_flat(N_BIG, N_BIG, np.array([3 * N_BIG, 3 * N_BIG + 9, 4 * N_BIG + 1]))
+    p = RDDParams(learning_rate=0.125, window_ms=2 * DT, init="guess")
+    w = learn(RDD, p, chunk, np.full(3, 0.5), pairs, RDD_FACTS)
+    np.testing.assert_allclose(w, [AT_125, AT_125, 0.5], rtol=1e-14)
+
+
+def test_bayes_on_the_diagonal_of_huge_populations():
+    """The single-observation closed form on pair (7, 7) of 200 000 one-to-one pairs (plus an
+    absent pair, which keeps its guess)."""
+    mu, D, prior = 0.01, 0.0005, 0.5
+    chunk = Chunk(
+        0,
+        400,
+        DT,
+        {
+            "input": SpikeEvents(np.array([80]), np.array([7], np.int32)),
+            "output": SpikeEvents(np.array([240]), np.array([7], np.int32)),
+        },
+        marks={"input": {"target_voltage": np.array([0.7])}},
+    )
+    T, delta = 40.0, 0.3
+    w_hat = delta - (mu * T + math.sqrt((mu * T) ** 2 + 4 * D * T)) / 2
+    var = 1 / ((delta - w_hat) ** -2 + 1 / (D * T))
+    expected = (0.02 / prior + w_hat / var) / (1 / prior + 1 / var)
+    flat = np.union1d(np.arange(N_BIG, dtype=np.int64) * (N_BIG + 1), [7 * N_BIG + 8])
+    guess = np.full(len(flat), 0.02)
+    facts = {"drift_per_ms": mu, "diffusion_per_ms": D, "post_threshold": 1.0}
+    p = BayesParams(prior_variance=prior)
+    w = learn(Bayes, p, chunk, guess, PairSet.from_flat(N_BIG, N_BIG, flat), facts)
+    assert w[7] == pytest.approx(expected, rel=1e-13)
+    assert w[8] == 0.02  # the absent pair (7, 8)
+    np.testing.assert_array_equal(np.delete(w, 7), 0.02)

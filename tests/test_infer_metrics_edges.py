@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 
 from wi.infer.metrics import (
+    ALL_NAMES,
+    FUSED_MIN,
+    _score_fused,
+    _score_numpy,
+    auc_pr,
+    auc_roc,
     cosine,
     ls_scale,
     pearson_r,
     rmse_scaled,
     score,
+    score_pairs,
     time_to,
     time_to_r90_ms,
 )
@@ -147,3 +154,100 @@ def test_correlations_of_empty_vectors_are_nan():
     """Nothing to correlate (e.g. the diagonal of an empty matrix): NaN, no exception."""
     assert np.isnan(pearson_r(np.empty(0), np.empty(0)))
     assert np.isnan(cosine(np.empty(0), np.empty(0)))
+
+
+# ------------------------------------------------------------------ detection: auc_roc, auc_pr
+def _pairwise_auc(s, y):
+    """P(positive > negative) + P(tie) / 2 over every (positive, negative) pair: the
+    definition, by brute force."""
+    p, n = s[y], s[~y]
+    return float(np.mean((p[:, None] > n[None, :]) + 0.5 * (p[:, None] == n[None, :])))
+
+
+def _average_precision(s, y):
+    """sum over decreasing distinct thresholds of (recall step) x precision, by brute force."""
+    total, prev = 0.0, 0.0
+    for th in sorted(set(s.tolist()), reverse=True):
+        pred = s >= th
+        tp = np.sum(pred & y)
+        recall = tp / y.sum()
+        total += (recall - prev) * tp / pred.sum()
+        prev = recall
+    return total
+
+
+def test_auc_hand_worked_cases(no_warnings):
+    y = np.array([True, False, True, False])
+    assert auc_roc([4.0, 3.0, 2.0, 1.0], y) == 0.75  # pairs (4>3,4>1,2<3,2>1): 3 of 4
+    assert auc_roc([1.0, 2.0, 3.0, 4.0], ~y) == 0.75
+    assert auc_roc([4.0, 1.0, 3.0, 2.0], y) == 1.0 and auc_roc([1.0, 4.0, 2.0, 3.0], y) == 0.0
+    assert auc_roc([1.0, 1.0, 1.0, 1.0], y) == 0.5  # all tied: average ranks
+    # pairs (2 vs 2) tie = 1/2, (2 > 0), (1 < 2), (1 > 0): 2.5 / 4
+    assert auc_roc([2.0, 2.0, 1.0, 0.0], y) == 0.625
+    # AP of [4, 3, 2, 1] with positives at 4 and 2: recall 1/2 at precision 1, 1 at 2/3
+    assert auc_pr([4.0, 3.0, 2.0, 1.0], y) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3, rel=1e-15)
+    assert auc_pr([4.0, 1.0, 3.0, 2.0], y) == 1.0
+    # a tie between a positive and a negative enters as one threshold: precision 1/2 there
+    assert auc_pr([2.0, 2.0, 1.0, 0.0], y) == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3, rel=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_auc_against_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 6, 80).astype(float)  # many ties
+    y = rng.random(80) < 0.3
+    assert auc_roc(s, y) == pytest.approx(_pairwise_auc(s, y), rel=1e-12)
+    assert auc_pr(s, y) == pytest.approx(_average_precision(s, y), rel=1e-12)
+
+
+def test_auc_is_nan_without_positives_or_negatives(no_warnings):
+    s = np.array([0.3, 0.1, 0.2])
+    for y in (np.zeros(3, bool), np.ones(3, bool)):
+        assert np.isnan(auc_roc(s, y)) and np.isnan(auc_pr(s, y))
+    assert np.isnan(auc_roc([], np.zeros(0, bool)))
+
+
+def test_auc_of_a_random_scorer_is_chance():
+    """Scores independent of the labels: AUC-ROC ~ 1/2, AUC-PR ~ the positive fraction."""
+    rng = np.random.default_rng(5)
+    y = rng.random(20_000) < 0.2
+    s = rng.random(20_000)
+    assert auc_roc(s, y) == pytest.approx(0.5, abs=0.02)
+    assert auc_pr(s, y) == pytest.approx(y.mean(), abs=0.02)
+
+
+def test_score_pairs_scores_synapses_and_detects_on_magnitudes():
+    g = np.array([0.9, -0.1, -0.8, 0.05, 0.3])
+    w = np.array([1.0, 0.0, -1.0, 0.0, 0.5])
+    exists = np.array([True, False, True, False, True])
+    got = score_pairs(g, w, exists)
+    assert set(got) == set(ALL_NAMES)
+    ref = score(g[exists], w[exists])
+    for m in ref:
+        assert got[m] == ref[m]
+    # |g| of synapses 0.9, 0.8, 0.3 all above the absent 0.1, 0.05 (the sign does not count)
+    assert got["auc_roc"] == 1.0 and got["auc_pr"] == 1.0
+    every = score_pairs(g, w)
+    assert np.isnan(every["auc_roc"]) and np.isnan(every["auc_pr"])
+    assert every["pearson_r"] == score(g, w)["pearson_r"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_compiled_scores_equal_the_numpy_definitions(seed):
+    """From FUSED_MIN values on, score() runs one compiled kernel: the same numbers as the
+    numpy definitions to rounding, degenerate inputs included."""
+    rng = np.random.default_rng(seed)
+    n = FUSED_MIN + 17
+    w = rng.standard_normal(n)
+    g = 0.3 * w + rng.standard_normal(n) * 0.01 + 1e-3
+    g[:5] = 0.0
+    cases = [(g, w), (1e-4 * g, w), (np.zeros(n), w), (np.full(n, 0.1), w), (g, np.zeros(n))]
+    for a, b in cases:
+        fast, ref = _score_fused(a, b), _score_numpy(a, b)
+        assert set(fast) == set(ref)
+        for m in ref:
+            if np.isnan(ref[m]):
+                assert np.isnan(fast[m]), m
+            else:
+                assert fast[m] == pytest.approx(ref[m], rel=1e-10, abs=1e-15), m
+    assert score(g, w)["pearson_r"] == _score_fused(g, w)["pearson_r"]  # the dispatch

@@ -156,3 +156,31 @@ def test_one_step_blocks_keep_every_spike_on_its_step(seed):
     np.testing.assert_array_equal(
         np.sort(m[~np.isnan(m)]), np.sort(marks["input"]["target_voltage"])
     )
+
+
+def test_stream_index_names_the_populations_stream_whatever_else_is_noisy():
+    """``index`` fixes each population's stream: a population observed by two sessions (two
+    projections with different partners) gets the same noisy spikes in both; without it the
+    index is the position among the stage's own sorted names (input 0, output 1)."""
+    chunk = big_chunk(5).window(0, 12_000)
+    ev = chunk.spikes["input"]
+    kw = {"drop_prob": 0.3, "add_fraction": 0.2, "jitter_ms": 2.0, "seed": 3}
+    kw.update(timestep_ms=DT, n_steps=12_000)
+
+    def run(populations, index, name, renamed):
+        stage = NoiseStage(populations=populations, index=index, **kw)
+        c = Chunk(0, 12_000, DT, {renamed: ev, "other": SpikeEvents.empty()})
+        return Chunk.concat(stage.push(c)).spikes[renamed]
+
+    index = {"aaa": 0, "exc": 1, "zzz": 2}
+    a = run({"exc": N, "zzz": 3}, index, "exc", "exc")  # exc sorted first among the two
+    b = run({"aaa": 3, "exc": N}, index, "exc", "exc")  # exc sorted second
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.neurons, b.neurons)
+    # the default index is the position among the stage's own names: exc 0 here, 1 above
+    c = run({"exc": N, "zzz": 3}, None, "exc", "exc")
+    assert not np.array_equal(c.steps, a.steps)
+    legacy = run({"input": N, "output": 3}, None, "input", "input")  # input: index 0
+    np.testing.assert_array_equal(legacy.steps, c.steps)  # exc: index 0 as well
+    with pytest.raises(ValueError, match="index"):
+        NoiseStage(populations={"exc": N}, index={"inh": 0}, **kw)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from wi.infer.params import (
     AkroutParams,
     BayesParams,
+    History,
     InferConfig,
     InitialGuess,
     RDDParams,
@@ -85,3 +86,23 @@ def test_momentum_must_stay_below_one():
     assert AkroutParams(momentum=0.999).momentum == 0.999
     with pytest.raises(ValidationError, match="momentum"):
         AkroutParams(momentum=1.0)
+
+
+def test_history_and_absent_pairs_defaults_and_bounds():
+    """``infer.history.max_synapses`` (default 10 000) is a count >= 1; ``infer.absent_pairs``
+    (default 10 000) is a count >= 0 (0 disables the detection metrics); both integers."""
+    c = InferConfig()
+    assert c.history.max_synapses == 10_000 and c.absent_pairs == 10_000
+    assert History(max_synapses=1).max_synapses == 1
+    assert InferConfig(absent_pairs=0).absent_pairs == 0
+    with pytest.raises(ValidationError, match="max_synapses"):
+        History(max_synapses=0)
+    with pytest.raises(ValidationError, match="absent_pairs"):
+        InferConfig(absent_pairs=-1)
+    for bad in (2.5, "many"):
+        with pytest.raises(ValidationError, match="absent_pairs"):
+            InferConfig(absent_pairs=bad)
+        with pytest.raises(ValidationError, match="max_synapses"):
+            InferConfig(history={"max_synapses": bad})
+    with pytest.raises(ValidationError, match="max_synaps"):
+        InferConfig(history={"max_synaps": 5})  # a misspelt key is an error

@@ -200,7 +200,7 @@ def test_lif_terms_scale_with_what_they_count():
 
 @pytest.mark.parametrize("kind", ["lif", "wiener"])
 def test_history_disk_warning_counts_checks_synapses_and_methods(kind, monkeypatch):
-    """The history spooled to disk: checks x synapses x 8 B x methods; the warning appears
+    """The history spooled to disk: checks x pairs x 8 B x methods; the warning appears
     exactly when that exceeds the free disk (the free space is patched to the boundary)."""
     import shutil
 
@@ -208,7 +208,9 @@ def test_history_disk_warning_counts_checks_synapses_and_methods(kind, monkeypat
 
     raw = LIF if kind == "lif" else WIENER
     cfg = config.validate(_merge(raw, duration_ms=100_000.0))
-    n_syn = 100 * 10 if kind == "lif" else 40
+    # wiener: the 40 diagonal synapses and all 40 * 39 absent pairs (fewer than
+    # infer.absent_pairs), every one in each history row (fewer than max_synapses)
+    n_syn = 100 * 10 if kind == "lif" else 40 + 40 * 39
     n_methods = 3 if kind == "lif" else 2
     row = n_syn * 8 * n_methods  # one float64 estimate per synapse and method
     usage = shutil.disk_usage(".")

@@ -10,6 +10,7 @@ import pytest
 
 from wi.net import build_network, build_projection, load_network
 from wi.net import connectivity as conn_mod
+from wi.net.connectivity import Projection
 from wi.net.spec import ProjectionSpec
 
 CONST = {"dist": "constant", "value": 1.0}
@@ -80,7 +81,7 @@ def test_fixed_probability_every_pair_equally_likely(monkeypatch):
 
 def test_fixed_probability_extremes():
     ones = build_projection(spec({"rule": "fixed_probability", "p": 1.0}), 7, 5, 3, "x")
-    assert np.array_equal(ones.to_dense(), np.ones((7, 5)))
+    assert np.array_equal(ones.to_dense(), np.ones((5, 7)))  # (n_post, n_pre)
     none = build_projection(spec({"rule": "fixed_probability", "p": 0.0}), 7, 5, 3, "x")
     assert none.n_synapses == 0 and np.array_equal(none.indptr, np.zeros(8))
     rec = build_projection(
@@ -107,7 +108,7 @@ def test_fixed_indegree_gives_exactly_k_distinct_inputs(seed, autapses):
 
 def test_fixed_indegree_inputs_are_uniform_over_seeds():
     n_pre, n_post, k, seeds = 6, 4, 2, 600
-    freq = np.zeros((n_pre, n_post))
+    freq = np.zeros((n_post, n_pre))
     for seed in range(seeds):
         freq += build_projection(
             spec({"rule": "fixed_indegree", "k": k}), n_pre, n_post, seed, "x"
@@ -149,7 +150,7 @@ def test_one_to_one_is_the_identity():
 def test_all_to_all_is_dense():
     proj = build_projection(spec({"rule": "all_to_all"}), 4, 7, 1, "x")
     assert_csr(proj, 4, 7)
-    assert np.array_equal(proj.to_dense(), np.ones((4, 7)))
+    assert np.array_equal(proj.to_dense(), np.ones((7, 4)))  # (n_post, n_pre)
     rec = build_projection(spec({"rule": "all_to_all"}, pre="e", post="e"), 6, 6, 1, "x")
     assert_csr(rec, 6, 6)
     assert np.array_equal(rec.to_dense(), 1 - np.eye(6)) and rec.n_synapses == 30
@@ -387,3 +388,25 @@ def test_block_size_bounds_memory_not_the_result(monkeypatch, p):
     whole = build_projection(s, 60, 70, 2, "x")
     monkeypatch.setattr(conn_mod, "BLOCK", 7)
     assert same(whole, build_projection(s, 60, 70, 2, "x"))
+
+
+@pytest.mark.parametrize(
+    "rule,dense",
+    [
+        ({"rule": "all_to_all"}, True),
+        ({"rule": "one_to_one"}, True),
+        ({"rule": "fixed_probability", "p": 0.5}, False),
+        ({"rule": "fixed_indegree", "k": 2}, False),
+    ],
+)
+def test_a_projection_knows_its_rule_and_whether_it_is_stored_dense(rule, dense):
+    proj = build_projection(spec(rule), 5, 5, 1, "x")
+    assert proj.rule == rule["rule"] and proj.dense is dense
+    back = Projection.from_dense("x", "a", "b", proj.to_dense(), proj.rule)
+    if dense:  # every pair (all_to_all) or the diagonal (one_to_one) comes back
+        for name in ("indptr", "post_index", "weight"):
+            np.testing.assert_array_equal(getattr(back, name), getattr(proj, name))
+    # (n_post, n_pre) orientation: entry [j, i] is the synapse i -> j
+    dense = proj.to_dense()
+    pre = proj.pre_index
+    assert np.all(dense[proj.post_index, pre] == proj.weight) and dense.shape == (5, 5)

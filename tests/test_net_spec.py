@@ -124,11 +124,49 @@ def test_no_inference_by_default_and_record_everything():
     assert c.record.populations == list(c.populations)
 
 
-def test_memory_terms_name_the_projections():
+def _shares(cfg) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, size in cfg.memory_terms():
+        out[key] = out.get(key, 0.0) + size
+    return out
+
+
+def test_memory_terms_name_the_projections_and_populations():
     c = load_network(BASE)
-    terms = dict(c.memory_terms())
-    assert set(terms) == {f"projections.{n}.connectivity" for n in c.projections}
-    assert terms["projections.exc_inh.connectivity"] > 800 * 200 * 12  # 160 000 synapses
+    terms = _shares(c)
+    assert {f"projections.{n}.connectivity" for n in c.projections} <= set(terms)
+    neurons = {n for n, p in c.populations.items() if p.model != "poisson"}
+    assert {f"populations.{n}.n" for n in neurons} <= set(terms)
+    # 160 000 synapses: CSR twice while built (12 B each) and the engine's copy (12 B)
+    assert terms["projections.exc_inh.connectivity"] >= 160_000 * (2 * 12 + 12)
+
+
+def test_memory_terms_grow_with_inferred_pairs_and_recorded_voltages():
+    base = _shares(load_network(BASE, overrides={"infer.projections": []}))
+    inferred = _shares(
+        load_network(
+            BASE,
+            overrides={"infer.projections": ["exc_exc"], "infer.methods": {"stdwi": {}}},
+        )
+    )
+    # exc_exc: p = 0.1 of 800 x 799 pairs, each with at least 40 B of pair data
+    assert inferred["projections.exc_exc"] >= 0.1 * 800 * 799 * 40
+    assert "projections.exc_exc" not in base
+    voltages = _shares(load_network(BASE, overrides={"record.voltages": ["exc"]}))
+    assert "record.voltages" not in _shares(load_network(BASE, overrides={"record.voltages": []}))
+    # one chunk (1000 ms / 0.25 ms) of 800 membranes and free membranes, float64 and float32
+    assert voltages["record.voltages"] >= 2 * 4000 * 800 * 12
+
+
+def test_a_column_sized_network_is_refused_on_a_small_machine():
+    from wi.errors import UserError
+    from wi.memory import check_memory
+
+    big = load_network(
+        BASE, overrides={"populations.exc.n": 100_000, "projections.exc_exc.connectivity.p": 0.5}
+    )
+    with pytest.raises(UserError, match="exc_exc"):
+        check_memory(big, "net.yaml", available=4 * 2**30)
 
 
 _FP = "projections.exc_exc.connectivity"

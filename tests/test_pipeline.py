@@ -28,15 +28,23 @@ def paired(tmp_path_factory):
 
 def test_run_equals_simulate_then_infer(paired):
     with h5py.File(paired / "run.h5") as a, h5py.File(paired / "sim.h5") as b:
-        assert sorted(a["inference"]) == sorted(b["inference"]) == ["akrout", "rdd", "stdwi"]
-        for m in a["inference"]:
-            wa, wb = a[f"inference/{m}/weights"][()], b[f"inference/{m}/weights"][()]
+        assert (
+            sorted(a["inference/input_output"])
+            == sorted(b["inference/input_output"])
+            == ["akrout", "rdd", "stdwi"]
+        )
+        for m in a["inference/input_output"]:
+            wa, wb = (
+                a[f"inference/input_output/{m}/weights"][()],
+                b[f"inference/input_output/{m}/weights"][()],
+            )
             assert wa.shape == (10, 4, 30)  # rows at 0, 0.7, ..., 5.6 s and after all 6 s
             np.testing.assert_array_equal(wa, wb)
             np.testing.assert_array_equal(
-                a[f"inference/{m}/time_ms"][()], b[f"inference/{m}/time_ms"][()]
+                a[f"inference/input_output/{m}/time_ms"][()],
+                b[f"inference/input_output/{m}/time_ms"][()],
             )
-            assert a[f"inference/{m}/time_ms"][-1] == 6000.0
+            assert a[f"inference/input_output/{m}/time_ms"][-1] == 6000.0
             assert not np.array_equal(wa[-1], wa[0])  # it learned something
         for pop in ("stimulus", "input", "output"):
             np.testing.assert_array_equal(
@@ -49,7 +57,7 @@ def test_infer_refuses_existing_results_and_force_replaces(paired):
     path = paired / "sim.h5"
     before = path.read_bytes()
     code, _, err = wi("infer", path, "--method", "stdwi")
-    assert_user_error(code, err, "sim.h5", "/inference/stdwi", "--force")
+    assert_user_error(code, err, "sim.h5", "/inference/input_output/stdwi", "--force")
     assert path.read_bytes() == before
     code, _, err = wi(
         "infer",
@@ -63,7 +71,7 @@ def test_infer_refuses_existing_results_and_force_replaces(paired):
     )
     assert code == 0, err
     with h5py.File(path) as f:
-        assert "decay: 0.5" in f["inference/stdwi"].attrs["params"]
+        assert "decay: 0.5" in f["inference/input_output/stdwi"].attrs["params"]
 
 
 def test_rdd_needs_voltages(paired):
@@ -84,7 +92,9 @@ def test_unknown_method(paired):
 def test_divergence_keeps_the_file_warns_and_exits_3(paired):
     path = paired / "sim.h5"
     with h5py.File(path) as f:
-        before = {m: f[f"inference/{m}/weights"][()] for m in f["inference"]}
+        before = {
+            m: f[f"inference/input_output/{m}/weights"][()] for m in f["inference/input_output"]
+        }
     code, out, err = wi(
         "infer", path, "-m", "akrout", "--force", "--set", "infer.methods.akrout.learning_rate=1e30"
     )
@@ -94,12 +104,12 @@ def test_divergence_keeps_the_file_warns_and_exits_3(paired):
     assert "infer.methods.akrout.learning_rate: akrout" in lines[0] and "1e+30" in lines[0]
     assert "akrout (diverged)" in out
     with h5py.File(path) as f:
-        g = f["inference/akrout"]
+        g = f["inference/input_output/akrout"]
         assert g.attrs["diverged"] and 0 < g.attrs["diverged_at_ms"] <= 6000
         t = g["time_ms"][()]
         assert t[-1] < g.attrs["diverged_at_ms"] and np.isfinite(g["weights"][()]).all()
         for m in ("stdwi", "rdd"):  # the other results are untouched
-            np.testing.assert_array_equal(f[f"inference/{m}/weights"][()], before[m])
+            np.testing.assert_array_equal(f[f"inference/input_output/{m}/weights"][()], before[m])
     code, _, err = wi("infer", path, "-m", "akrout", "--force", "-q")  # heal it again
     assert code == 0, err
 
@@ -118,13 +128,15 @@ def test_incomplete_file_is_refused(tmp_path):
     assert_user_error(code, err, "i.h5", "status")
 
 
-def _external(path, with_output=True):
+def _external(path, with_output=True, version=2):
     """The README's recipe: spikes written with plain h5py, no config attribute."""
     cfg = config.validate({"kind": "lif_feedforward", "duration_ms": 20000, "seed": 2})
     src = path.with_name("src.h5")
     pipeline.simulate(cfg, src, command="test", quiet=True)
     with h5py.File(src) as s, h5py.File(path, "w") as f:
-        f.attrs.update(schema="wi-run", schema_version=1, timestep_ms=0.25, duration_ms=20000.0)
+        f.attrs.update(
+            schema="wi-run", schema_version=version, timestep_ms=0.25, duration_ms=20000.0
+        )
         for pop in ("input", "output") if with_output else ("input",):
             f[f"populations/{pop}/spike_times"] = s[f"populations/{pop}/spike_times"][()]
             f[f"populations/{pop}/spike_times_index"] = s[f"populations/{pop}/spike_times_index"][
@@ -134,15 +146,19 @@ def _external(path, with_output=True):
     return path
 
 
-def test_external_data_with_default_parameters(tmp_path):
-    path = _external(tmp_path / "ext.h5")
+@pytest.mark.parametrize(("version", "group"), [(2, "inference/input_output"), (1, "inference")])
+def test_external_data_with_default_parameters(tmp_path, version, group):
+    """A version-2 file gets /inference/<projection>/<method>; a version-1 file keeps the
+    version-1 layout /inference/<method>."""
+    path = _external(tmp_path / "ext.h5", version=version)
     code, out, err = wi("infer", path, "-q")
     assert code == 0, err
     with h5py.File(path) as f:
-        assert sorted(f["inference"]) == ["akrout", "stdwi"]  # rdd/bayes do not fit spikes only
-        r = f["inference/stdwi/metrics/pearson_r"][()]
+        assert f.attrs["schema_version"] == version
+        assert sorted(f[group]) == ["akrout", "stdwi"]  # rdd/bayes do not fit spikes only
+        r = f[f"{group}/stdwi/metrics/pearson_r"][()]
         assert r[-1] > 0.5  # scored against the weights in the file
-        assert f["inference/stdwi/weights"].shape == (21, 10, 100)
+        assert f[f"{group}/stdwi/weights"].shape == (21, 10, 100)
 
 
 def test_external_data_missing_population(tmp_path):
@@ -189,10 +205,15 @@ def test_noise_compare_clean_runs_both_from_one_stream(tmp_path):
         for m in ("stdwi", "akrout", "rdd"):
             # the clean half equals a run without noise; the noisy half differs
             np.testing.assert_array_equal(
-                b[f"inference/{m}/weights"][()], c[f"inference/{m}/weights"][()]
+                b[f"inference/input_output/{m}/weights"][()],
+                c[f"inference/input_output/{m}/weights"][()],
             )
             assert not np.array_equal(
-                b[f"inference/{m}_noisy/weights"][-1], c[f"inference/{m}/weights"][-1]
+                b[f"inference/input_output/{m}_noisy/weights"][-1],
+                c[f"inference/input_output/{m}/weights"][-1],
             )
-            assert "drop_prob: 0.3" in b[f"inference/{m}_noisy"].attrs["observation_noise"]
-            assert "observation_noise" not in b[f"inference/{m}"].attrs
+            assert (
+                "drop_prob: 0.3"
+                in b[f"inference/input_output/{m}_noisy"].attrs["observation_noise"]
+            )
+            assert "observation_noise" not in b[f"inference/input_output/{m}"].attrs

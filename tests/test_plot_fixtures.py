@@ -19,6 +19,10 @@ Names (``real(factory, name)``):
 - ``sweep_seeds``: ``wi collect`` of a seeds-only sweep (the paper_seeds shape);
 - ``long``: ``wi simulate configs/paper.yaml`` 200 s (about a million spikes);
 - ``sweep_ae``: ``wi collect`` of a seed x ``network.eta`` autoencoder sweep (random decoders).
+
+:func:`network_file` writes a run file of several populations and projections with the real
+writers (:class:`wi.store.RunWriter`, ``write_projection``, :func:`wi.store.write_result`) and
+hand-made spikes and results (:class:`NetworkTruth` holds what was written).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +59,121 @@ AE_CONFIG = {
 }  # fmt: skip
 
 _CACHE: dict[str, Path] = {}
+
+# ----------------------------------------------------------------------------- network files
+NET_DT = 0.5
+NET_MS = 1000.0
+#: population -> neurons; "stim" is written without spike times (record.spikes: false style)
+NET_POPS = {"exc": 25, "inh": 6, "stim": 25}
+
+
+class NetworkTruth:
+    """What :func:`network_file` wrote, computed here by hand (the tests' oracle).
+
+    ``mask[pre, post]`` / ``w_ee[pre, post]``: synapses of exc_exc (fixed_probability, no
+    autapses); ``w_ie[post, pre]``: inh_exc (all_to_all); ``stim_exc`` one_to_one weights
+    ``d``; ``spikes[pop][i]``: neuron i's spike steps; ``results[(projection, method)]``: the
+    result dicts given to write_result; ``absent``: the (pre, post) absent pairs inferred."""
+
+    def __init__(self, seed: int = 5):
+        rng = np.random.default_rng(seed)
+        n_e, n_i = NET_POPS["exc"], NET_POPS["inh"]
+        self.mask = (rng.random((n_e, n_e)) < 0.2) & ~np.eye(n_e, dtype=bool)
+        self.w_ee = np.where(self.mask, rng.normal(0.5, 0.3, (n_e, n_e)), 0.0)
+        self.w_ie = -rng.uniform(0.1, 1.0, (n_e, n_i))  # (post exc, pre inh)
+        self.d = np.linspace(1.0, 2.0, n_e)
+        n_steps = int(NET_MS / NET_DT)
+        self.spikes = {
+            pop: [np.arange(i % 7, n_steps, 40 + 3 * i) for i in range(n)]
+            for pop, n in NET_POPS.items()
+        }
+        # exc_exc: synapses + 30 absent pairs (distinct, not on the diagonal), CSR order
+        absent = np.argwhere(~self.mask & ~np.eye(n_e, dtype=bool))
+        absent = absent[rng.choice(len(absent), 30, replace=False)]
+        self.absent = {tuple(map(int, a)) for a in absent}
+        pairs = sorted({tuple(map(int, a)) for a in np.argwhere(self.mask)} | self.absent)
+        pre = np.array([a for a, _ in pairs], np.int32)
+        post = np.array([b for _, b in pairs], np.int32)
+        exists = self.mask[pre, post]
+        truth = self.w_ee[pre, post]
+        n_checks = 4
+        t = np.linspace(0.0, NET_MS, n_checks)
+        self.results = {}
+        for k, method in enumerate(("stdwi", "akrout")):
+            final = (2.0 + k) * truth + 0.05 * rng.standard_normal(len(pairs))
+            sampled = np.sort(rng.choice(len(pairs), 10, replace=False))
+            hist = np.outer(np.linspace(0, 1, n_checks), final[sampled])
+            self.results["exc_exc", method] = {
+                "time_ms": t,
+                "metrics": {"pearson_r": np.linspace(0.1, 0.8 - 0.1 * k, n_checks),
+                            "sign_accuracy": np.linspace(0.5, 0.9, n_checks),
+                            "auc_roc": np.linspace(0.5, 0.95 - 0.1 * k, n_checks),
+                            "auc_pr": np.linspace(0.3, 0.7, n_checks)},
+                "history": hist, "sampled": sampled, "final": final,
+                "pre_index": pre, "post_index": post, "exists": exists,
+                "n_pre": n_e, "n_post": n_e, "dense_all": False,
+                "attrs": {"params": "x: 1\n", "runtime_s": 0.25 + k, "diverged": False,
+                          "pre": "exc", "post": "exc", "time_to_r90_ms": float("nan")},
+            }  # fmt: skip
+        # inh_exc: every pair, dense layout
+        pre_i = np.repeat(np.arange(n_i, dtype=np.int32), n_e)
+        post_i = np.tile(np.arange(n_e, dtype=np.int32), n_i)
+        truth_i = self.w_ie[post_i, pre_i]
+        final_i = 3.0 * truth_i + 0.01 * rng.standard_normal(len(pre_i))
+        self.results["inh_exc", "stdwi"] = {
+            "time_ms": t, "metrics": {"pearson_r": np.linspace(0.2, 0.99, n_checks),
+                                      "sign_accuracy": np.linspace(0.6, 1.0, n_checks),
+                                      "auc_roc": np.full(n_checks, np.nan)},
+            "history": np.outer(np.linspace(0, 1, n_checks), final_i),
+            "sampled": np.arange(len(pre_i)), "final": final_i, "pre_index": pre_i,
+            "post_index": post_i, "exists": np.ones(len(pre_i), bool), "n_pre": n_i,
+            "n_post": n_e, "dense_all": True,
+            "attrs": {"params": "x: 1\n", "runtime_s": 0.5, "diverged": False,
+                      "time_to_r90_ms": 1000.0},
+        }  # fmt: skip
+
+    def projections(self):
+        from wi.net.connectivity import Projection
+
+        n_e, n_i = NET_POPS["exc"], NET_POPS["inh"]
+        ee = Projection.from_dense("exc_exc", "exc", "exc", self.w_ee.T, "fixed_probability")
+        ie = Projection.from_dense("inh_exc", "inh", "exc", self.w_ie, "all_to_all")
+        se = Projection.from_dense("stim_exc", "stim", "exc", np.diag(self.d), "one_to_one")
+        assert (ee.n_synapses, ie.n_synapses, se.n_synapses) == (
+            int(self.mask.sum()),
+            n_e * n_i,
+            n_e,
+        )
+        return [ee, ie, se]
+
+
+def network_file(path: Path, truth: NetworkTruth | None = None, *, results=True,
+                 pops=("exc", "inh", "stim")) -> Path:  # fmt: skip
+    """A run file of kind network written by the real writers (see :class:`NetworkTruth`);
+    ``pops``: the populations recorded (the others are left out, as record.populations does)."""
+    from wi import store
+    from wi.chunk import Chunk, SpikeEvents
+
+    truth = truth or NetworkTruth()
+    n_steps = int(NET_MS / NET_DT)
+    attrs = {"kind": "network", "seed": 5, "timestep_ms": NET_DT, "duration_ms": NET_MS}
+    with store.RunWriter(path, config_yaml="kind: network\n", attrs=attrs, command="test",
+                         n_steps=n_steps) as w:  # fmt: skip
+        for pop in pops:
+            w.add_population(pop, NET_POPS[pop], spikes=pop != "stim")
+        for proj in truth.projections():
+            w.write_projection(proj)
+        spikes = {}
+        for pop, trains in truth.spikes.items():
+            steps = np.concatenate(trains)
+            neurons = np.concatenate([np.full(len(t), i, np.int32) for i, t in enumerate(trains)])
+            order = np.lexsort((neurons, steps))
+            spikes[pop] = SpikeEvents(steps[order].astype(np.int64), neurons[order])
+        w.append(Chunk(0, n_steps, NET_DT, spikes, {}, {}))
+        if results:
+            for (proj, method), res in truth.results.items():
+                store.write_result(w.h5, proj, method, res)
+    return path
 
 
 class WiFailed(AssertionError):

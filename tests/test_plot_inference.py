@@ -14,7 +14,14 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from test_plot_fixtures import DURATION_MS, copy_of, real  # noqa: E402
+from test_plot_fixtures import (  # noqa: E402
+    DURATION_MS,
+    NET_DT,
+    NetworkTruth,
+    copy_of,
+    network_file,
+    real,
+)
 
 from wi.errors import UserError  # noqa: E402
 from wi.plot import inference, plot_file  # noqa: E402
@@ -51,13 +58,19 @@ def trains(path: Path, pop: str) -> list[np.ndarray]:
 
 
 def results(path: Path) -> dict:
-    """method -> (final estimate, time_ms, metrics) and the true input->output weights."""
+    """method -> (final estimate (n_post, n_pre), time_ms, metrics) and the true input->output
+    weights, by plain h5py from the version-2 paths ``/inference/input_output/<method>``."""
     out = {}
     with h5py.File(path, "r") as h5:
         w = h5["network/input_output/weights"][()]
-        for m, g in h5["inference"].items():
+        for m, g in h5["inference/input_output"].items():
+            if g["weights"].ndim == 3:  # layout "dense"
+                final = g["weights"][-1]
+            else:  # layout "pairs"
+                final = np.zeros(w.shape)
+                final[g["post_index"][()], g["pre_index"][()]] = g["final_weights"][()]
             out[m] = {
-                "final": g["weights"][-1],
+                "final": final,
                 "t": g["time_ms"][()],
                 **{k: v[()] for k, v in g["metrics"].items()},
             }
@@ -137,9 +150,10 @@ def test_scatter_one_point_per_weight_scaled_by_least_squares(paper):
         est = res[method]["final"]
         pts = np.asarray(ax.collections[0].get_offsets())
         assert pts.shape == (w.size, 2)
-        np.testing.assert_allclose(pts[:, 0], w.ravel())
+        # one point per synapse, in pair order: by pre neuron, then post neuron (w.T row-major)
+        np.testing.assert_allclose(pts[:, 0], w.T.ravel())
         a = lstsq_scale(est, w)
-        np.testing.assert_allclose(pts[:, 1], a * est.ravel(), rtol=1e-9)
+        np.testing.assert_allclose(pts[:, 1], a * est.T.ravel(), rtol=1e-9)
         assert f"a = {a:.3g}" in ax.get_title()
         r = np.corrcoef(est.ravel(), w.ravel())[0, 1]
         assert r == pytest.approx(res[method]["pearson_r"][-1], rel=1e-9)  # the stored score
@@ -227,7 +241,7 @@ def test_one_to_one_scores_the_diagonal_and_skips_heatmaps(tmp_path_factory):
     path = real(tmp_path_factory, "wiener")
     with h5py.File(path, "r") as h5:
         w = h5["network/input_output/weights"][()]
-        assert set(h5["inference"]) == {"bayes", "stdwi"}
+        assert set(h5["inference/input_output"]) == {"bayes", "stdwi"}
     figs = build(path)
     assert set(figs) == {"raster", "firing_rates", "inference_curves", "weights_scatter"}
     for ax in [ax for ax in figs["weights_scatter"].axes if ax.get_visible()]:
@@ -270,8 +284,8 @@ def test_wrong_schema_is_a_user_error(tmp_path):
 def test_broken_inference_layout_is_a_user_error(tmp_path_factory, tmp_path):
     p = copy_of(tmp_path_factory, "paper", tmp_path / "x.h5")
     with h5py.File(p, "a") as h5:
-        del h5["inference/stdwi/time_ms"]
-        h5["inference/stdwi/time_ms"] = np.arange(2.0)
+        del h5["inference/input_output/stdwi/time_ms"]
+        h5["inference/input_output/stdwi/time_ms"] = np.arange(2.0)
     with pytest.raises(UserError, match="n_checks"):
         plot_file(p, tmp_path / "figs")
     assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
@@ -288,3 +302,159 @@ def test_missing_matplotlib_names_the_install_command(paper, monkeypatch, tmp_pa
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(UserError, match=r"pip install 'wi\[plot\]'"):
         plot_file(paper, tmp_path)
+
+
+# ----------------------------------------------------------------------------- several populations
+# and projections (kind network, schema version 2): files written by RunWriter, write_projection
+# and write_result with hand-made spikes and results (test_plot_fixtures.NetworkTruth)
+NET_FIGURES = {
+    "raster",
+    "firing_rates",
+    "inference_curves",
+    "weights_scatter_exc_exc",
+    "weights_scatter_inh_exc",
+    "weights_heatmap_inh_exc",
+}
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    truth = NetworkTruth()
+    return network_file(tmp_path_factory.mktemp("net") / "net.h5", truth), truth
+
+
+def test_network_one_figure_per_projection(net, tmp_path):
+    path, _ = net
+    assert set(build(path)) == NET_FIGURES
+    out = plot_file(path, tmp_path / "figs")
+    assert {p.stem for p in out} == NET_FIGURES
+    for p in out:
+        assert mpimg.imread(p)[..., :3].std() > 0.02, p
+
+
+def test_network_raster_one_panel_per_stored_population_subsampled(net, monkeypatch):
+    path, truth = net
+    monkeypatch.setattr(inference, "RASTER_MAX_NEURONS", 10)
+    fig = build(path)["raster"]
+    assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes] == [
+        "exc",
+        "inh",
+    ]  # stim: counts only
+    shown = {"exc": [0, 2, 5, 7, 10, 12, 15, 17, 20, 22], "inh": list(range(6))}  # floor(k 25 / 10)
+    for ax, pop in zip(fig.axes, ("exc", "inh"), strict=True):
+        pts = np.asarray(ax.collections[0].get_offsets())
+        assert sorted(set(pts[:, 1].astype(int))) == shown[pop]
+        for i in shown[pop]:
+            steps = truth.spikes[pop][i]
+            np.testing.assert_array_equal(np.sort(pts[pts[:, 1] == i, 0]), steps * NET_DT)
+        assert ax.get_ylim() == (-0.5, len(truth.spikes[pop]) - 0.5)
+    assert "10 of 25, evenly spaced" in fig.axes[0].get_ylabel()
+    assert "of" not in fig.axes[1].get_ylabel()
+
+
+def test_network_rates_every_population(net):
+    path, truth = net
+    fig = build(path)["firing_rates"]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split(":")[0] for ax in axes] == ["exc", "inh", "stim"]
+    for ax, pop in zip(axes, ("exc", "inh", "stim"), strict=True):
+        counts = [len(t) for t in truth.spikes[pop]]
+        assert sum(p.get_height() for p in ax.patches) == len(counts)
+        assert f"mean {np.mean(counts) / 1.0:.3g} Hz" in ax.get_title()  # 1 s of data
+
+
+def test_network_curves_one_row_per_projection(net):
+    path, truth = net
+    fig = build(path)["inference_curves"]
+    assert len(fig.axes) == 2 * 4  # 2 projections x (r, sign accuracy, AUC-ROC, AUC-PR)
+    rows = {"exc_exc": fig.axes[:4], "inh_exc": fig.axes[4:]}
+    for proj, axes in rows.items():
+        assert {ax.get_title(loc="left") for ax in axes} == {proj}
+        for ax, m in zip(axes, ("pearson_r", "sign_accuracy", "auc_roc", "auc_pr"), strict=True):
+            methods = [k[1] for k in truth.results if k[0] == proj]
+            lines = labelled_lines(ax)
+            want = [
+                meth
+                for meth in methods
+                if np.isfinite(truth.results[proj, meth]["metrics"].get(m, [np.nan])).any()
+            ]
+            assert len(lines) == len(want)  # fmt: skip
+            for ln, meth in zip(lines, want, strict=True):
+                np.testing.assert_array_equal(
+                    ln.get_ydata(), truth.results[proj, meth]["metrics"][m]
+                )
+    assert "no values" in " ".join(t.get_text() for t in rows["inh_exc"][2].texts)
+
+
+def test_network_scatter_on_existing_synapses(net):
+    path, truth = net
+    figs = build(path)
+    ee = [ax for ax in figs["weights_scatter_exc_exc"].axes if ax.get_visible()]
+    assert sorted(method_of(ax.get_title()) for ax in ee) == ["akrout", "stdwi"]
+    n_e = truth.mask.shape[0]
+    x = [truth.w_ee[i, j] for i in range(n_e) for j in range(n_e) if truth.mask[i, j]]
+    for ax in ee:
+        res = truth.results["exc_exc", method_of(ax.get_title())]
+        g = res["final"][res["exists"]]
+        pts = np.asarray(ax.collections[0].get_offsets())
+        np.testing.assert_array_equal(pts[:, 0], x)  # existing synapses only, CSR order
+        np.testing.assert_allclose(pts[:, 1], lstsq_scale(g, np.array(x)) * g, rtol=1e-9)
+    title = figs["weights_scatter_exc_exc"].get_suptitle()
+    assert "exc_exc: exc → exc" in title and f"{int(truth.mask.sum())} existing synapses" in title
+    (ie,) = [ax for ax in figs["weights_scatter_inh_exc"].axes if ax.get_visible()]
+    np.testing.assert_array_equal(np.asarray(ie.collections[0].get_offsets())[:, 0],
+                                  truth.w_ie.T.ravel())  # fmt: skip
+    images = [im for ax in figs["weights_heatmap_inh_exc"].axes for im in ax.get_images()]
+    np.testing.assert_array_equal(images[0].get_array(), truth.w_ie)  # (post exc, pre inh)
+    assert len(images) == 2
+
+
+def test_network_with_some_populations_recorded(tmp_path):
+    """record.populations: only exc stored; the projections and results are still drawn."""
+    path = network_file(tmp_path / "n.h5", pops=("exc",))
+    figs = build(path)
+    assert set(figs) == NET_FIGURES
+    assert len(figs["raster"].axes) == 1 and len(figs["firing_rates"].axes) == 1
+
+
+def test_network_without_results_draws_activity_only(tmp_path):
+    path = network_file(tmp_path / "n.h5", results=False)
+    assert set(build(path)) == {"raster", "firing_rates"}
+
+
+@pytest.mark.parametrize("name", ["run_v1_paper.h5", "run_v1_wiener.h5"])
+def test_version_1_files_still_plot(name, tmp_path):
+    """Files written by `wi run` with schema version 1 (tests/data)."""
+    path = DATA / name
+    figs = build(path)
+    with h5py.File(path) as h5:
+        w = h5["network/input_output/weights"][()]
+        finals = {m: g["weights"][-1] for m, g in h5["inference"].items()}
+    wiener = "wiener" in name
+    want = {"raster", "firing_rates", "inference_curves", "weights_scatter"}
+    assert set(figs) == want if wiener else want | {"weights_heatmap"}
+    for ax in [ax for ax in figs["weights_scatter"].axes if ax.get_visible()]:
+        pts = np.asarray(ax.collections[0].get_offsets())
+        x = np.diagonal(w) if wiener else w.T.ravel()
+        g = finals[method_of(ax.get_title())]
+        g = np.diagonal(g) if wiener else g.T.ravel()
+        np.testing.assert_array_equal(pts[:, 0], x)
+        np.testing.assert_allclose(pts[:, 1], lstsq_scale(g, x) * g, rtol=1e-9)
+    assert {p.stem for p in plot_file(path, tmp_path / "f")} == set(figs)
+
+
+def test_scatter_draws_at_most_scatter_max_points(monkeypatch):
+    """r and a from all synapses; the drawn points are evenly spaced in synapse order."""
+    monkeypatch.setattr(inference, "SCATTER_MAX", 4)
+    x = np.arange(10.0)
+    g = 2.0 * x + np.array([0, 1, 0, -1, 0, 1, 0, -1, 0, 0.5])
+    fig = inference.fig_scatter(x, {"stdwi": g})
+    ax = fig.axes[0]
+    pts = np.asarray(ax.collections[0].get_offsets())
+    np.testing.assert_array_equal(pts[:, 0], [0.0, 2.0, 5.0, 7.0])  # floor(k * 10 / 4)
+    a = lstsq_scale(g, x)
+    np.testing.assert_allclose(pts[:, 1], a * g[[0, 2, 5, 7]], rtol=1e-12)
+    r = np.corrcoef(g, x)[0, 1]
+    assert ax.get_legend().get_texts()[0].get_text() == f"r = {r:.3f}"
+    assert "(4 of 10 synapses drawn)" in fig.get_suptitle()

@@ -47,7 +47,7 @@ def points(table_path: Path) -> list[tuple[dict, Path]]:
 def final_scores(run: Path) -> dict[str, float]:
     out = {}
     with h5py.File(run, "r") as h5:
-        for m, g in h5.get("inference", {}).items():
+        for m, g in h5.get("inference/input_output", {}).items():
             out.update({f"{m}.{k}": float(v[-1]) for k, v in g["metrics"].items()})
         if "autoencoder" in h5:
             out.update({f"autoencoder.{k}": float(v) for k, v in h5["autoencoder"].attrs.items()

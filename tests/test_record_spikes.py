@@ -100,12 +100,16 @@ def test_inference_results_are_those_of_the_full_run(tmp_path_factory, kind, see
     with h5py.File(on) as fa, h5py.File(off) as fb:
         da, db = _datasets(fa, "inference"), _datasets(fb, "inference")
         methods = {"paper": {"stdwi", "akrout", "rdd"}, "wiener": {"stdwi", "bayes"}}[kind]
-        assert set(fb["inference"]) == methods and da.keys() == db.keys()
+        assert set(fb["inference/input_output"]) == methods and da.keys() == db.keys()
         for k in da:
             np.testing.assert_array_equal(da[k], db[k], err_msg=k)
         for m in methods:
-            attrs_a = {k: v for k, v in fa[f"inference/{m}"].attrs.items() if k != "runtime_s"}
-            attrs_b = {k: v for k, v in fb[f"inference/{m}"].attrs.items() if k != "runtime_s"}
+            attrs_a = {
+                k: v for k, v in fa[f"inference/input_output/{m}"].attrs.items() if k != "runtime_s"
+            }
+            attrs_b = {
+                k: v for k, v in fb[f"inference/input_output/{m}"].attrs.items() if k != "runtime_s"
+            }
             assert attrs_a.keys() == attrs_b.keys()
             for k in attrs_a:
                 np.testing.assert_array_equal(attrs_a[k], attrs_b[k], err_msg=f"{m} {k}")

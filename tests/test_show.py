@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from rich.console import Console
-from test_plot_fixtures import copy_of, real
+from test_plot_fixtures import NetworkTruth, copy_of, network_file, real
 
 from tests.test_cli import wi
 from wi.errors import UserError
@@ -47,7 +47,8 @@ def test_run_populations_weights_and_inference(tmp_path_factory):
         row = _row(text, "input_output")
         assert f"{w.shape[0]} x {w.shape[1]}" in row and "diagonal" not in row
         assert f"{w.mean():.4g}" in row and f"{w.std():.4g}" in row
-        for m, g in f["inference"].items():
+        assert "all_to_all" in row and f" {w.size} " in row
+        for m, g in f["inference/input_output"].items():
             row = _row(text, m + " ")
             r = g["metrics/pearson_r"][()]
             assert f"{r[-1]:.4g}" in row and f"{g['metrics/cosine'][-1]:.4g}" in row
@@ -61,7 +62,8 @@ def test_one_to_one_projection_is_summarised_on_its_diagonal(tmp_path_factory):
     with h5py.File(path) as f:
         w = f["network/input_output/weights"][()]
     d = np.diagonal(w)
-    assert "one-to-one" in row and f"{d.mean():.4g}" in row and f"{d.std():.4g}" in row
+    assert "one_to_one" in row and "diagonal" in row
+    assert f"{d.mean():.4g}" in row and f"{d.std():.4g}" in row
     assert f"{np.mean(d < 0):.3f}" in row
     assert f"{w.std():.4g}" not in row  # not the dense matrix, mostly zeros
 
@@ -77,7 +79,7 @@ def test_nan_score_is_n_a_and_diverged_is_marked(tmp_path, tmp_path_factory, met
     row = _row(render(path), method)
     assert "(diverged at" in row
     with h5py.File(path, "r+") as f:  # a score that could not be computed
-        f[f"inference/{method}/metrics/pearson_r"][-1] = np.nan
+        f[f"inference/input_output/{method}/metrics/pearson_r"][-1] = np.nan
     row = _row(render(path), method)
     assert "n/a" in row and "never" not in row
 
@@ -117,3 +119,47 @@ def test_bad_input(tmp_path, tmp_path_factory):
         h5["populations/input/spike_times_index"] = np.array([5, 3], np.int64)
     with pytest.raises(UserError, match="spike_times_index"):
         show(p, Console())
+
+
+def test_network_populations_projections_and_detection(tmp_path):
+    """Kind network, schema version 2: every population, every projection (sparse, dense,
+    one-to-one) with its synapses, every result with its projection and detection AUCs."""
+    truth = NetworkTruth()
+    text = render(network_file(tmp_path / "n.h5", truth))
+    for pop in ("exc", "inh", "stim"):
+        counts = [len(t) for t in truth.spikes[pop]]
+        row = _row(text, pop + " ")
+        assert f" {len(counts)} " in row and f" {sum(counts)} " in row
+        assert ("not stored" in row) == (pop == "stim")
+    w = truth.w_ee[truth.mask]
+    row = _row(text, "exc_exc")
+    assert "fixed_probability" in row and f" {truth.mask.sum()} " in row and "25 x 25" in row
+    assert f"{w.mean():.4g}" in row and f"{w.std():.4g}" in row
+    row = _row(text, "inh_exc")
+    assert "all_to_all" in row and "25 x 6" in row and " 150 " in row
+    assert f"{truth.w_ie.mean():.4g}" in row and "1.000" in row  # every weight negative
+    row = _row(text, "stim_exc")
+    assert "one_to_one" in row and "(diagonal)" in row and f"{truth.d.std():.4g}" in row
+    header = next(ln for ln in text.splitlines() if "AUC-ROC" in ln)
+    assert "AUC-PR" in header and "projection" in header
+    for proj, method in truth.results:
+        row = next(ln for ln in text.splitlines()
+                   if ln.strip("│ ").startswith(method + " ") and f" {proj} " in ln)  # fmt: skip
+        m = truth.results[proj, method]["metrics"]
+        assert f" {m['pearson_r'][-1]:.4g} " in row
+        auc = m["auc_roc"][-1]
+        assert (f" {auc:.4g} " if np.isfinite(auc) else " n/a ") in row
+
+
+def test_version_1_files_show(tmp_path):
+    from pathlib import Path
+
+    for name in ("run_v1_paper.h5", "run_v1_wiener.h5"):
+        path = Path(__file__).parent / "data" / name
+        text = render(path)
+        with h5py.File(path) as f:
+            for m, g in f["inference"].items():
+                assert f"{g['metrics/pearson_r'][-1]:.4g}" in _row(text, m + " ")
+        assert "AUC" not in text  # version 1 has no detection metrics
+        row = _row(text, "input_output")
+        assert ("one_to_one" in row) == ("wiener" in name)

@@ -1,8 +1,8 @@
-"""Forward-Euler LIF in the production kernel: fixed point, firing period, free membrane.
+"""Forward-Euler LIF in the production engine: fixed point, firing period, free membrane.
 
-Every check runs :func:`wi.sim.feedforward.feedforward_kernel` (what ``wi simulate`` runs)
-in both layers (free membranes advanced and recorded, except in the one test that checks the
-kernel's path without them), against closed forms: the
+Every check runs :class:`wi.sim.engine.Engine` (what ``wi simulate`` runs) on a two-layer
+network (free membranes advanced and recorded, except in the one test that checks the
+engine's path without them), against closed forms: the
 linear recurrence ``v[t] = lam v[t-1] + a (rest + drift + g I[t-1])`` with
 ``a = dt / tau`` and ``lam = 1 - a (1 + g)`` solved by hand, and PSP currents built from the
 closed-form kernel :func:`wi.sim.synapse.psp_kernel` (not from the simulator's recursion).
@@ -14,27 +14,53 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from wi.chunk import SpikeEvents
 from wi.config import LIFConfig
+from wi.net.connectivity import Projection
 from wi.sim import build_protocol
-from wi.sim.feedforward import FeedforwardParams, feedforward_kernel, feedforward_state
+from wi.sim.engine import Engine, Population, Synapses
 from wi.sim.neuron import LIFParams
 from wi.sim.stimulus import StimulusSource
-from wi.sim.synapse import psp_kernel, psp_params
+from wi.sim.synapse import psp_kernel
 
 P = LIFParams(
     timestep_ms=0.25, tau_ms=20.0, threshold=1.0, reset=-1.0, rest=0.0, drift=0.0, coupling=1.0
 )
-ALL = (True, True, True, True)
+ALL = {"input": ("voltage", "voltage_free"), "output": ("voltage", "voltage_free")}
+
+
+def _run(engine, stim, n_steps):
+    """The engine from its initial state with every trace: (in_s, in_n, out_s, out_n, v_in,
+    vf_in, v_out, vf_out)."""
+    _, sp, _, v = engine.run(
+        engine.initial_state(), {"stimulus": stim}, np.empty((n_steps, 0)), n_steps, ALL
+    )
+    return (
+        sp["input"].steps,
+        sp["input"].neurons,
+        sp["output"].steps,
+        sp["output"].neurons,
+        v["input"]["voltage"],
+        v["input"]["voltage_free"],
+        v["output"]["voltage"],
+        v["output"]["voltage_free"],
+    )
 
 
 def _no_input(lif, n_in=2, n_out=3, n_steps=20_000):
     """Both layers without any spike input (I = 0): only ``rest + drift`` drives them."""
-    params = FeedforwardParams(lif, psp_params(10.0, 3.0, lif.timestep_ms), np.zeros((n_in, n_out)))
-    none = np.empty(0, np.int64)
-    out = feedforward_kernel(
-        params, feedforward_state(params), none, none.astype(np.int32), n_steps, ALL, (True, True)
-    )
-    return out
+    pops = [
+        Population("stimulus", "poisson", n_in),
+        Population("input", "lif", n_in, lif),
+        Population("output", "lif", n_out, lif),
+    ]
+    projs = [
+        Projection.from_dense("s", "stimulus", "input", np.eye(n_in), "one_to_one"),
+        Projection.from_dense("w", "input", "output", np.zeros((n_out, n_in)), "all_to_all"),
+    ]
+    engine = Engine(pops, [Synapses(p, 10.0, 3.0) for p in projs], lif.timestep_ms)
+    none = SpikeEvents.empty()
+    return _run(engine, none, n_steps)
 
 
 def test_subthreshold_drive_reaches_the_euler_fixed_point_in_both_layers():
@@ -43,7 +69,7 @@ def test_subthreshold_drive_reaches_the_euler_fixed_point_in_both_layers():
     lam = 1 - a * (1 + p.coupling)
     v_star = (p.rest + p.drift) / (1 + p.coupling)  # I = 0
     assert p.rest < v_star < p.threshold
-    _, in_s, _, out_s, _, v_in, vf_in, v_out, vf_out = _no_input(p)
+    in_s, _, out_s, _, v_in, vf_in, v_out, vf_out = _no_input(p)
     t = np.arange(v_in.shape[1])
     # v[0] = rest; v[t] = v* + (rest - v*) lam^t
     expected = v_star + (p.rest - v_star) * lam**t
@@ -68,7 +94,7 @@ def test_suprathreshold_drive_fires_at_the_euler_period_in_both_layers():
         v_it = v_it + a * ((p.rest + p.drift - v_it) + p.coupling * (0.0 - v_it))
         n_it += 1
     assert n_it == period
-    _, in_s, in_n, out_s, out_n, v_in, vf_in, v_out, vf_out = _no_input(p, n_steps=n_steps)
+    in_s, in_n, out_s, out_n, v_in, vf_in, v_out, vf_out = _no_input(p, n_steps=n_steps)
     for steps, neurons, v, vf, n in (
         (in_s, in_n, v_in, vf_in, 2),
         (out_s, out_n, v_out, vf_out, 3),
@@ -121,16 +147,8 @@ def test_free_membranes_are_the_linear_filter_of_the_closed_form_currents():
     stim = StimulusSource(proto.stim_params, cfg.seed, cfg.stimulation.period_ms, dt).events(
         0, n_steps
     )
-    _, in_s, in_n, out_s, _, v_in, vf_in, v_out, vf_out = feedforward_kernel(
-        proto.params,
-        feedforward_state(proto.params),
-        stim.steps,
-        stim.neurons,
-        n_steps,
-        ALL,
-        (True, True),
-    )
-    p = proto.params.lif
+    in_s, in_n, out_s, _, v_in, vf_in, v_out, vf_out = _run(proto.engine, stim, n_steps)
+    p = proto.engine.populations[1].params
     i_in = cfg.weights.stim_scale * _closed_form_psp(
         stim.steps, stim.neurons, 8, n_steps, dt, ts, tf
     )

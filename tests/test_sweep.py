@@ -424,7 +424,10 @@ def test_real_run_sweep_and_collect(tmp_path):
         with h5py.File(layout.point_dir(tmp_path / "s", p["id"]) / "run.h5") as h5:
             assert h5.attrs["seed"] == p["params"]["seed"]
             for m in ("stdwi", "akrout", "rdd"):
-                assert float(r[f"{m}.pearson_r"]) == h5[f"inference/{m}/metrics/pearson_r"][-1]
+                assert (
+                    float(r[f"{m}.pearson_r"])
+                    == h5[f"inference/input_output/{m}/metrics/pearson_r"][-1]
+                )
 
 
 def test_install_script_is_idempotent_when_installed():
@@ -432,3 +435,49 @@ def test_install_script_is_idempotent_when_installed():
         pytest.skip("slurm-wlm not installed here")
     proc = subprocess.run([ROOT / "scripts" / "install-slurm.sh"], capture_output=True, text=True)
     assert proc.returncode == 0 and "already installed" in proc.stdout
+
+
+def test_collect_one_row_per_projection_when_runs_infer_several(tmp_path):
+    """Run files inferring two projections (written by the real writers): the table gets a
+    ``projection`` column and each finished point one row per projection; the summary groups
+    by projection; `wi plot` draws each projection's figures."""
+    from test_plot_fixtures import NetworkTruth, network_file
+
+    from wi.plot import table
+
+    path = write_sweep(tmp_path, {"seed": [1, 2, 3]})
+    code, out, err = wi("sweep", path, "--out", tmp_path / "s", "--dry-run", "--quiet")
+    assert code == 0, (out, err)
+    manifest = layout.read_manifest(tmp_path / "s")
+    truths = {}
+    for p in manifest["points"][:2]:  # the third stays pending
+        truths[p["id"]] = NetworkTruth(seed=10 + p["index"])
+        network_file(layout.point_dir(tmp_path / "s", p["id"]) / "run.h5", truths[p["id"]])
+    _, rows, cols = collect_mod.collect(tmp_path / "s")
+    assert [(r["point"], r["projection"], r["state"]) for r in rows] == [
+        (manifest["points"][0]["id"], "exc_exc", "done"),
+        (manifest["points"][0]["id"], "inh_exc", "done"),
+        (manifest["points"][1]["id"], "exc_exc", "done"),
+        (manifest["points"][1]["id"], "inh_exc", "done"),
+        (manifest["points"][2]["id"], "", "pending"),
+    ]
+    for r in rows[:4]:
+        for (proj, method), res in truths[r["point"]].results.items():
+            if proj != r["projection"]:
+                continue
+            for m, v in res["metrics"].items():
+                got, want = r[f"{method}.{m}"], float(v[-1])
+                assert got == want or (math.isnan(got) and math.isnan(want))
+            assert r[f"{method}.runtime_s"] == res["attrs"]["runtime_s"]
+    assert "akrout.pearson_r" not in rows[1]  # no akrout on inh_exc
+    csv_path = collect_mod.write_csv(tmp_path / "t.csv", manifest, rows, cols)
+    header = next(csv.reader(open(csv_path)))
+    assert header[:5] == ["point", "index", "seed", "projection", "state"]
+    groups = collect_mod.aggregate(manifest, rows, cols)
+    by = {g["projection"]: g for g in groups if g["n_done"]}
+    assert set(by) == {"exc_exc", "inh_exc"} and by["exc_exc"]["n_done"] == 2
+    mean, _, k = by["exc_exc"]["stdwi.auc_roc"]
+    want = [t.results["exc_exc", "stdwi"]["metrics"]["auc_roc"][-1] for t in truths.values()]
+    assert k == 2 and mean == pytest.approx(statistics.fmean(want), rel=1e-12)
+    names = {n for n, _ in table.figures(csv_path)}
+    assert names == {"sweep_methods_exc_exc", "sweep_methods_inh_exc"}

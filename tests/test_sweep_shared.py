@@ -197,7 +197,8 @@ def test_run_shared_writes_what_separate_runs_write(tmp_path, monkeypatch, seed)
     # the grid values reached their outputs: the STDWI estimates differ
     with h5py.File(shared[0]) as a, h5py.File(shared[1]) as b:
         assert not np.array_equal(
-            a["inference/stdwi/weights"][-1], b["inference/stdwi/weights"][-1]
+            a["inference/input_output/stdwi/weights"][-1],
+            b["inference/input_output/stdwi/weights"][-1],
         )
         assert "voltage" not in a["populations/input"]
     with h5py.File(shared[4]) as h5:
@@ -208,10 +209,10 @@ def test_run_shared_writes_what_separate_runs_write(tmp_path, monkeypatch, seed)
     }
     assert diverged == {i: ["akrout"] if i == 6 else [] for i in range(len(cfgs))}
     with h5py.File(shared[6]) as h5:
-        assert bool(h5["inference/akrout"].attrs["diverged"])
-        assert not h5["inference/stdwi"].attrs["diverged"]
+        assert bool(h5["inference/input_output/akrout"].attrs["diverged"])
+        assert not h5["inference/input_output/stdwi"].attrs["diverged"]
     with h5py.File(shared[3]) as h5:
-        assert not h5["inference/akrout"].attrs["diverged"]
+        assert not h5["inference/input_output/akrout"].attrs["diverged"]
 
 
 def test_run_shared_refuses_configs_of_different_simulations(tmp_path, monkeypatch):
@@ -381,7 +382,7 @@ def test_a_diverged_member_is_diverged_and_its_group_done(tmp_path):
     assert str(pdirs[1] / "run.h5") in states[1]["message"] and "akrout" in states[1]["message"]
     for i, p in enumerate(pdirs):
         with h5py.File(p / "run.h5") as h5:
-            assert bool(h5["inference/akrout"].attrs["diverged"]) == (i == 1)
+            assert bool(h5["inference/input_output/akrout"].attrs["diverged"]) == (i == 1)
     code, out, _ = wi("sweep", path, "--out", out_dir, "--quiet")
     assert code == 0 and "nothing to run" in out
 

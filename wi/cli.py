@@ -156,23 +156,31 @@ def _finite(x) -> bool:
 
 
 def _score_table(rows: list[dict], title: str = "inference") -> None:
+    """The final scores, one row per (projection, method). The projection column appears when
+    a run infers a projection other than the paper's ``input_output``; the detection columns
+    (AUC of |estimate| for existing vs absent pairs) when some row has them."""
     from rich.markup import escape
     from rich.table import Table
 
     if not rows:
         return
+    projections = {r.get("projection", "input_output") for r in rows}
+    cols = ["method", "pearson r", "sign acc.", "cosine", "t(r>=0.9) [s]", "runtime [s]"]
+    keys = ["pearson_r", "sign_accuracy", "cosine"]
+    if projections != {"input_output"}:
+        cols.insert(0, "projection")
+    detection = [k for k in ("auc_roc", "auc_pr") if any(_finite(r.get(k)) for r in rows)]
+    cols[cols.index("t(r>=0.9) [s]") : cols.index("t(r>=0.9) [s]")] = [
+        k.replace("_", "-").upper().replace("AUC-", "AUC ") for k in detection
+    ]
     table = Table(title=title)
-    for col in ("method", "pearson r", "sign acc.", "cosine", "t(r>=0.9) [s]", "runtime [s]"):
-        table.add_column(
-            escape(col), justify="right" if col != "method" else "left", no_wrap=col == "method"
-        )
+    for col in cols:
+        left = col in ("method", "projection")
+        table.add_column(escape(col), justify="left" if left else "right", no_wrap=left)
     for r in rows:
         name = str(r.get("method")) + (" (diverged)" if r.get("diverged") else "")
-        table.add_row(
-            escape(name),
-            _fmt(r.get("pearson_r")),
-            _fmt(r.get("sign_accuracy")),
-            _fmt(r.get("cosine")),
+        cells = [escape(name)] + [_fmt(r.get(k)) for k in keys + detection]
+        cells += [
             _fmt(
                 r.get("time_to_r90_ms"),
                 1000.0,
@@ -180,7 +188,10 @@ def _score_table(rows: list[dict], title: str = "inference") -> None:
                 nan="never" if _finite(r.get("pearson_r")) else "n/a",
             ),
             _fmt(r.get("runtime_s"), 1.0, 2),
-        )
+        ]
+        if "projection" in cols:
+            cells.insert(0, escape(str(r.get("projection", "input_output"))))
+        table.add_row(*cells)
     out.print(table)
 
 
@@ -224,7 +235,7 @@ def simulate(
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Simulate a network (kind lif_feedforward or wiener) into an HDF5 run file."""
+    """Simulate a network (kind lif_feedforward, wiener or network) into an HDF5 run file."""
     from wi import pipeline
 
     cfg, path, t0 = _network_job(config, set_, output, force)

@@ -7,6 +7,11 @@ The file and the request are checked before any work (a run without spike times,
 data are replayed as chunks into the inference sessions, then the results are written:
 in place with :mod:`wi.store.update` (inode, mode and links kept; the file unchanged if anything
 fails), or into a copy (``-o``). One writer per file (:mod:`wi.store.lock`).
+
+Layout: results go where :func:`wi.store.inference.write_result` puts them for the file's schema
+version: ``/inference/<projection>/<method>`` in a version-2 file, ``/inference/<method>`` in a
+version-1 file (its own layout, so the file stays one version and older ``wi`` still reads it;
+the true synapses come from ``/network`` of either version).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from wi.errors import UserError
 from wi.pipeline import CHUNK_MS, METHODS, _check_names, _chunk_steps, _write_sessions
 from wi.progress import progress
 from wi.store import atomic_path, open_run, require_spikes
+from wi.store.inference import result_key
 from wi.store.lock import writer_lock
 from wi.store.update import add_groups, open_for_update, require_writable_file
 
@@ -146,8 +152,13 @@ def _require_space(sessions, target: Path, extra: int = 0) -> None:
 
     needed = extra + (1 << 20)
     for s in sessions:
-        for h in getattr(s, "history", {}).values():
-            needed += int(getattr(h, "n", 0)) * s.n_post * s.n_pre * 8 * 5 // 4 + (64 << 10)
+        for h in (getattr(s, "history", None) or {}).values():
+            sampled = getattr(h, "n_sampled", None)  # pairs whose history is kept
+            if sampled is not None:
+                row = 8 * int(sampled)
+            else:  # a history of the whole (n_post, n_pre) matrix
+                row = 8 * int(getattr(s, "n_post", 0)) * int(getattr(s, "n_pre", 0))
+            needed += int(getattr(h, "n", 0)) * int(row) * 5 // 4 + (64 << 10)
     free = shutil.disk_usage(Path(os.path.realpath(target)).parent).free
     if free < needed:
         raise UserError(
@@ -157,9 +168,18 @@ def _require_space(sessions, target: Path, extra: int = 0) -> None:
         )
 
 
+def _result_keys(session, h5) -> list[str]:
+    """Where ``session`` writes its results, relative to ``/inference`` (a session without a
+    ``projection`` attribute writes version 1's ``<method>``)."""
+    projection = getattr(session, "projection", None)
+    if not isinstance(projection, str):
+        return list(session.stored_names)
+    return [result_key(h5, projection, n) for n in session.stored_names]
+
+
 def _add_results(sessions, h5, *, replace: bool) -> list[dict]:
     rows: list[dict] = []
-    names = [n for s in sessions for n in s.stored_names]
+    names = [n for s in sessions for n in _result_keys(s, h5)]
 
     def write(container):
         rows.extend(_write_sessions(sessions, container))
@@ -181,39 +201,50 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
             raise UserError(
                 "an autoencoder run has no weights to infer", file=path, key="/ attrs kind"
             )
-        for pop in ("input", "output"):
-            if f"populations/{pop}" not in run_file.h5:
-                raise UserError("population missing", file=path, key=f"/populations/{pop}")
-        n_pre, n_post = run_file.n_neurons("input"), run_file.n_neurons("output")
-        truth = _truth(run_file, path, n_pre, n_post)
-        _check_history_size(cfg, path, run_file.duration_ms, n_pre, n_post)
-        for pop in ("input", "output"):
-            run_file.validate_population(pop)  # before any work
+        network = cfg.kind == "network"
+        truth, n_pre, n_post = None, None, None
+        if not network:
+            for pop in ("input", "output"):
+                if f"populations/{pop}" not in run_file.h5:
+                    raise UserError("population missing", file=path, key=f"/populations/{pop}")
+            n_pre, n_post = run_file.n_neurons("input"), run_file.n_neurons("output")
+            truth = _truth(run_file, path, n_pre, n_post)
+            _check_history_size(cfg, path, run_file.duration_ms, n_pre, n_post)
+            for pop in ("input", "output"):
+                run_file.validate_population(pop)  # before any work
         if methods:
             for m in methods:
-                why = _not_applicable(run_file, cfg, m)
+                why = None if network else _not_applicable(run_file, cfg, m)
                 if why:
                     raise UserError(why, file=path, key=f"--method {m}")
         else:
             candidates = [m for m in METHODS if getattr(cfg.infer.methods, m) is not None]
             candidates = candidates if has_config else list(METHODS)
-            methods = [m for m in candidates if _not_applicable(run_file, cfg, m) is None]
+            methods = [
+                m for m in candidates if network or _not_applicable(run_file, cfg, m) is None
+            ]
             for m in (m for m in candidates if m not in methods and has_config):
                 warnings.warn(f"{m} skipped: {_not_applicable(run_file, cfg, m)}", stacklevel=2)
             if not methods:
                 raise UserError("no inference method fits this file", file=path)
-        sessions = sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post)
+        sessions = _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post)
         try:
             existing = [
-                n for s in sessions for n in s.stored_names if f"inference/{n}" in run_file.h5
+                n
+                for s in sessions
+                for n in _result_keys(s, run_file.h5)
+                if f"inference/{n}" in run_file.h5
             ]
+            need = sessions[0]  # every session needs the same data
+            for pop in need.populations if network else ():
+                require_spikes(run_file.h5, pop, path)
+                run_file.validate_population(pop)
             if existing and not force:
                 raise UserError(
                     f"already holds results of {', '.join(existing)}; use --force to replace them",
                     file=path,
                     key=f"/inference/{existing[0]}",
                 )
-            need = sessions[0]  # every session needs the same data
             with progress("infer", run_file.duration_ms / 1000.0, quiet=quiet) as bar:
                 for chunk in run_file.iter_chunks(
                     tuple(need.populations),
@@ -229,6 +260,24 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
                 session.release()
             raise
     return sessions
+
+
+def _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post):
+    """The inference sessions for the file: with the projections read from ``/network``
+    (:meth:`wi.store.RunFile.projection`, versions 1 and 2) when the driver takes them, else
+    the dense true weights of ``input_output``."""
+    import inspect
+
+    params = inspect.signature(sessions_from_config).parameters
+    if "projections" in params:
+        projections = {n: run_file.projection(n) for n in run_file.projections()}
+        extra = {}
+        if "populations" in params:  # sizes, for data without true synapses (recordings)
+            extra["populations"] = {p: run_file.n_neurons(p) for p in run_file.populations()}
+        if "truth" in params:  # used for a projection the file has no synapses of
+            extra.update(truth=truth, n_pre=n_pre, n_post=n_post)
+        return sessions_from_config(cfg, methods, projections=projections, **extra)
+    return sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post)
 
 
 MAX_CHECKS = 1_000_000  # history rows per method

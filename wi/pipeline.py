@@ -182,10 +182,21 @@ def simulation_key(cfg) -> str:
 
 
 # ----------------------------------------------------------------------------- the stream
+def _recorded(cfg, proto) -> tuple[list[str], set[str]]:
+    """(populations whose spikes the run file stores, populations whose voltages it stores).
+
+    Kind ``network``: ``record.populations`` and the list ``record.voltages``; the other kinds
+    store every population and, with ``record.voltages: true``, every voltage."""
+    voltages = cfg.record.voltages
+    if isinstance(voltages, list):
+        pops = cfg.record.populations
+        return [p for p in proto.populations if pops is None or p in pops], set(voltages)
+    return list(proto.populations), set(proto.voltage_names) if voltages else set()
+
+
 def _open_writer(cfg, proto, out: Path, *, command: str, force: bool) -> RunWriter:
     """An entered :class:`RunWriter` for ``out`` with ``cfg``'s config, attributes, record
-    settings, populations and true weights (aborted again if the set-up fails)."""
-    record = bool(cfg.record.voltages)
+    settings, populations and true synapses (aborted again if the set-up fails)."""
     writer = RunWriter(
         out,
         config_yaml=to_yaml(cfg),
@@ -197,15 +208,16 @@ def _open_writer(cfg, proto, out: Path, *, command: str, force: bool) -> RunWrit
     )
     writer.__enter__()
     try:
-        for pop, n in proto.populations.items():
+        populations, with_voltages = _recorded(cfg, proto)
+        for pop in populations:
             writer.add_population(
                 pop,
-                n,
-                voltages=proto.voltage_names.get(pop, ()) if record else (),
+                proto.populations[pop],
+                voltages=proto.voltage_names.get(pop, ()) if pop in with_voltages else (),
                 marks=proto.mark_names.get(pop),
             )
-        for projection, weights in proto.weights.items():
-            writer.write_weights(projection, weights)
+        for projection in proto.projections.values():
+            writer.write_projection(projection)
     except BaseException:
         writer.__exit__(*sys.exc_info())
         raise
@@ -226,8 +238,10 @@ def _run_stream(
     from wi.sim import build_protocol
 
     proto = build_protocol(cfgs[0])
-    truth = proto.weights.get("input_output")
-    sessions = [sessions_from_config(c, methods, truth=truth) if infer else [] for c in cfgs]
+    sessions = [
+        sessions_from_config(c, methods, projections=proto.projections) if infer else []
+        for c in cfgs
+    ]
     writers: list[RunWriter] = []
     try:
         for cfg, out in zip(cfgs, outs, strict=True):
@@ -270,8 +284,8 @@ def _wanted_voltages(proto, cfgs, sessions) -> set[str]:
     """``"pop/name"`` of every voltage a recording config or a session needs."""
     wanted: set[str] = set()
     for cfg, own in zip(cfgs, sessions, strict=True):
-        if cfg.record.voltages:
-            wanted |= {f"{p}/{n}" for p, names in proto.voltage_names.items() for n in names}
+        _, with_voltages = _recorded(cfg, proto)
+        wanted |= {f"{p}/{n}" for p in with_voltages for n in proto.voltage_names.get(p, ())}
         for session in own:
             wanted |= {f"{p}/{n}" for p, names in session.voltages.items() for n in names}
     return wanted

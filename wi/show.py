@@ -1,10 +1,13 @@
 """``wi show RUN.h5``: rich tables summarising a run file, reading only what they print.
 
-Tables: the run (root attributes), populations (neurons; firing rates = spike count / duration
-from the counts alone, :func:`wi.store.spike_counts`; a column "spike times" says which
-populations have none, ``record.spikes: false``), true network weights (shape, mean, SD, fraction negative),
-then per inference method the final scores (last history row) or the autoencoder's summary
-metrics (attributes of ``/autoencoder``).
+Tables: the run (root attributes), populations (every recorded population: neurons; firing
+rates = spike count / duration from the counts alone, :func:`wi.store.spike_counts`; a column
+"spike times" says which populations have none, ``record.spikes: false``), true network
+synapses (one row per projection: rule, shape, synapses, and mean, SD, fraction negative of
+the synapses' weights; a one-to-one projection's synapses are its diagonal), then per
+inference result (projection and method, :meth:`wi.store.RunFile.inference_results`) the final
+scores (last history row; the detection AUCs when stored) or the autoencoder's summary metrics
+(attributes of ``/autoencoder``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from rich.table import Table
 
 from wi.plot import data
 from wi.store import open_run
+
+DETECTION_LABELS = {"auc_roc": "AUC-ROC", "auc_pr": "AUC-PR"}
 
 
 def _num(v, digits: int = 4) -> str:
@@ -82,44 +87,36 @@ def population_table(h5, duration_ms: float) -> Table | None:
     return t
 
 
-def _one_to_one(h5, projection: str) -> bool:
-    """Whether ``projection`` holds synapses only on its diagonal: a wiener run, or an
-    inference history of it scored on the diagonal (``scored = "diagonal"``)."""
-    if data.attr_str(h5.attrs.get("kind")) == "wiener" and projection == "input_output":
-        return True
-    for g in h5["inference"].values() if "inference" in h5 else []:
-        a = g.attrs
-        if (
-            data.attr_str(a.get("projection")) == projection
-            and data.attr_str(a.get("scored")) == "diagonal"
-        ):
-            return True
-    return False
-
-
-def weights_table(h5) -> Table | None:
-    if "network" not in h5:
+def weights_table(run) -> Table | None:
+    """One row per stored projection (:meth:`wi.store.RunFile.projection`)."""
+    names = run.projections()
+    if not names:
         return None
     t = Table(title="network weights (true)", title_justify="left")
-    for c in ("projection", "shape (post, pre)", "mean", "SD", "fraction < 0"):
-        t.add_column(c, justify="left" if c == "projection" else "right")
-    n = 0
-    for proj, g in h5["network"].items():
-        if not hasattr(g, "keys") or "weights" not in g:
-            continue
-        w = np.asarray(g["weights"][()], np.float64)
-        shape = " x ".join(map(str, w.shape))
-        if w.ndim == 2 and w.shape[0] == w.shape[1] and _one_to_one(h5, proj):
-            w, shape = np.diagonal(w), f"{shape} (one-to-one: the diagonal)"
-        t.add_row(
-            proj,
-            shape,
-            f"{w.mean():.4g}",
-            f"{w.std():.4g}",
-            f"{np.mean(w < 0):.3f}",
+    cols = ("projection", "pre → post", "rule", "post x pre", "synapses", "mean", "SD",
+            "frac. < 0")  # fmt: skip
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("projection", "pre → post", "rule") else "right")
+    for name in names:
+        proj = run.projection(name)
+        w = np.asarray(proj.weight, np.float64)
+        shape = f"{proj.n_post} x {proj.n_pre}"
+        if proj.rule == "one_to_one":
+            shape += " (diagonal)"
+        stats = (
+            (f"{w.mean():.4g}", f"{w.std():.4g}", f"{np.mean(w < 0):.3f}")
+            if len(w)
+            else ("-", "-", "-")
         )
-        n += 1
-    return t if n else None
+        t.add_row(
+            name,
+            f"{proj.pre} → {proj.post}" if proj.pre else "-",
+            proj.rule or "-",
+            shape,
+            str(proj.n_synapses),
+            *stats,
+        )
+    return t
 
 
 def inference_table(results: list[data.MethodResult]) -> Table | None:
@@ -129,6 +126,9 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
     title = "inference (final estimate = last history row)"
     if len(projections) == 1:
         title += f", projection {next(iter(projections))}"
+    detection = [
+        m for m in ("auc_roc", "auc_pr") if any(np.isfinite(r.final_metric(m)) for r in results)
+    ]
     t = Table(title=title, title_justify="left")
     cols = (
         "method",
@@ -137,6 +137,7 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
         "Pearson r",
         "sign acc.",
         "cosine",
+        *(DETECTION_LABELS[m] for m in detection),
         "t(r >= 0.9)",
         "runtime (s)",
     )
@@ -146,7 +147,7 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
         t.add_column(c, justify="left" if c in ("method", "projection") else "right")
     for r in results:
         name = r.name
-        if bool(r.attrs.get("diverged", False)):
+        if r.diverged:
             name += (
                 f" (diverged at {float(r.attrs.get('diverged_at_ms', float('nan'))) / 1000:g} s)"
             )
@@ -154,10 +155,11 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
             escape(name),
             *([r.projection] if len(projections) > 1 else []),
             f"{r.time_ms[-1] / 1000:g}" if len(r.time_ms) else "-",
-            _num(r.final("pearson_r")),
-            _num(r.final("sign_accuracy")),
-            _num(r.final("cosine")),
-            _seconds(data.time_to_r90_ms(r)) if np.isfinite(r.final("pearson_r")) else "n/a",
+            _num(r.final_metric("pearson_r")),
+            _num(r.final_metric("sign_accuracy")),
+            _num(r.final_metric("cosine")),
+            *(_num(r.final_metric(m)) for m in detection),
+            _seconds(data.time_to_r90_ms(r)) if np.isfinite(r.final_metric("pearson_r")) else "n/a",
             _num(r.attrs.get("runtime_s", float("nan")), 3),
         )
     return t
@@ -192,7 +194,7 @@ def show(path: Path, console: Console) -> None:
         duration_ms = float(attrs["duration_ms"])
         for table in (
             population_table(h5, duration_ms),
-            weights_table(h5),
+            weights_table(run),
             inference_table(data.inference_results(h5)),
             autoencoder_table(h5),
         ):

@@ -32,8 +32,8 @@ def test_run_keeps_everything_and_exits_3(tmp_path, bad):
     with h5py.File(out) as f:
         assert f.attrs["status"] == "complete"
         assert f["populations/output/spike_times_index"].shape == (3,)
-        assert sorted(f["inference"]) == ["akrout", "rdd", "stdwi"]
-        for m, g in f["inference"].items():
+        assert sorted(f["inference/input_output"]) == ["akrout", "rdd", "stdwi"]
+        for m, g in f["inference/input_output"].items():
             assert bool(g.attrs["diverged"]) == (m in bad)
             w = g["weights"][()]
             assert np.isfinite(w).all() and len(w) == len(g["time_ms"])

@@ -92,7 +92,7 @@ def test_score_table_keeps_units_and_tells_never_from_n_a(tmp_path, sim):
     assert code == 0, err
     assert "t(r>=0.9) [s]" in out and "runtime [s]" in out
     with h5py.File(path) as f:
-        r = {m: f[f"inference/{m}/metrics/pearson_r"][-1] for m in ("stdwi", "akrout")}
+        r = {m: f[f"inference/input_output/{m}/metrics/pearson_r"][-1] for m in ("stdwi", "akrout")}
     for m, value in r.items():
         row = next(ln for ln in out.splitlines() if f" {m} " in ln)
         assert f"{value:.3f}" in row

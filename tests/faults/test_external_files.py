@@ -158,7 +158,7 @@ def test_defect_is_exit_2_naming_dataset_and_neuron(tmp_path, source, case):
     code, _, err = wi("infer", path, "-m", "stdwi", "-q")
     assert code == 0, err  # the intact copy is fine: the defect below is what fails
     with h5py.File(path, "r+") as f:
-        del f["inference"]
+        del f["inference"]  # version 1: /inference/<method>
         edit(f)
     before = path.read_bytes()
     code, _, err = wi("infer", path, "-m", "stdwi", "-q")

@@ -64,8 +64,23 @@ def with_events(chunk: Chunk, pop: str, steps, neurons) -> Chunk:
     return Chunk(chunk.start_step, chunk.n_steps, DT, spikes, chunk.voltages, marks)
 
 
-@pytest.mark.parametrize("method", list(ESTIMATORS))
-@pytest.mark.parametrize("pop", ["input", "output"])
+#: (method, population) whose spikes the method reads (RDD reads the pre population's
+#: membranes, not its spikes); the roles each class declares are the oracle's source.
+SPIKE_READERS = [
+    (m, pop)
+    for m, (cls, _, _) in ESTIMATORS.items()
+    for pop, role in (("input", "pre"), ("output", "post"))
+    if role in cls.roles
+]
+
+
+def test_every_method_but_rdd_reads_both_spike_trains():
+    assert sorted(SPIKE_READERS) == sorted(
+        [(m, p) for m in ESTIMATORS for p in ("input", "output") if (m, p) != ("rdd", "input")]
+    )
+
+
+@pytest.mark.parametrize(("method", "pop"), SPIKE_READERS)
 @pytest.mark.parametrize(
     "case, steps, neurons, match",
     [
@@ -118,11 +133,18 @@ def test_misspelt_context_key_is_an_error_not_a_silent_default():
         Context.of(threshold=float("nan"))
 
 
-@pytest.mark.parametrize("missing", ["threshold", "tau_slow_ms", "tau_fast_ms"])
-def test_rdd_without_a_protocol_fact_is_an_error(missing):
+@pytest.mark.parametrize(
+    ("missing", "key", "match"),
+    [
+        ("threshold", "pre_threshold", "rdd needs a pre population with a membrane"),
+        ("tau_slow_ms", "tau_slow_ms", "rdd needs the protocol fact"),
+        ("tau_fast_ms", "tau_fast_ms", "rdd needs the protocol fact"),
+    ],
+)
+def test_rdd_without_a_protocol_fact_is_an_error(missing, key, match):
     _, guess = synthetic(33)
     facts = {k: v for k, v in FACTS.items() if k != missing}
-    with pytest.raises(UserError, match=rf"context.{missing}: rdd needs the protocol fact"):
+    with pytest.raises(UserError, match=rf"context.{key}: {match}"):
         RDD(RDDParams()).start(6, 4, DT, guess, **facts)
 
 
@@ -132,7 +154,7 @@ def test_akrout_and_bayes_without_their_facts_are_errors():
         Akrout().start(6, 4, DT, guess)
     with pytest.raises(UserError, match=r"context.duration_ms: akrout needs"):
         Akrout(AkroutParams(lr_schedule="linear")).start(6, 4, DT, guess, stimulus_ms=100.0)
-    with pytest.raises(UserError, match=r"infer.methods.bayes.drift_per_ms: bayes needs it"):
+    with pytest.raises(UserError, match=r"infer.methods.bayes.drift_per_ms: bayes needs the drift"):
         Bayes().start(5, 5, DT, np.zeros((5, 5)), threshold=1.0, diffusion_per_ms=5e-4)
 
 

@@ -134,7 +134,10 @@ def test_signal_while_results_are_written_keeps_them(tmp_path, long_run, monkeyp
     assert code == 128 + sig, err
     _one_line(err, sig.name, "sim.h5 was written; it is complete")
     with h5py.File(path) as f:
-        assert sorted(f["inference"]) == ["stdwi"] and f["inference/stdwi/time_ms"][-1] == 3000
+        assert (
+            sorted(f["inference/input_output"]) == ["stdwi"]
+            and f["inference/input_output/stdwi/time_ms"][-1] == 3000
+        )
 
 
 def test_signal_after_a_command_without_output_is_reported(tmp_path, monkeypatch):

@@ -50,7 +50,7 @@ def test_two_infers_of_different_methods_both_keep_their_results(
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     with h5py.File(path) as f:  # both results are in the file
-        assert sorted(f["inference"]) == sorted([first, second])
+        assert sorted(f["inference/input_output"]) == sorted([first, second])
         assert not [n for n in f if n.startswith(".wi-tmp")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.h5"]  # no lock file left
 
@@ -146,4 +146,4 @@ def test_infer_waits_for_a_reader_that_has_the_file_open(tmp_path, simulated, ho
     reader.wait(timeout=30)
     assert code == 0, err
     with h5py.File(path) as f:
-        assert sorted(f["inference"]) == ["stdwi"]
+        assert sorted(f["inference/input_output"]) == ["stdwi"]

@@ -28,7 +28,7 @@ def run(tmp_path, source):
 
 def _groups(path):
     with h5py.File(path) as f:
-        return sorted(f["inference"]) if "inference" in f else [], sorted(f)
+        return sorted(f["inference/input_output"]) if "inference" in f else [], sorted(f)
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604])
@@ -63,7 +63,7 @@ def test_failure_while_writing_results_leaves_the_file_as_it_was(run, monkeypatc
     code, _, err = wi("infer", run, "-m", "akrout", "-q")
     assert code == 0, err
     with h5py.File(run) as f:
-        akrout = f["inference/akrout/weights"][()]
+        akrout = f["inference/input_output/akrout/weights"][()]
     real = driver.InferenceSession.write
     calls = []
 
@@ -85,7 +85,7 @@ def test_failure_while_writing_results_leaves_the_file_as_it_was(run, monkeypatc
     groups, top = _groups(run)
     assert groups == ["akrout"] and not [n for n in top if n.startswith(".wi-tmp")]
     with h5py.File(run) as f:
-        np.testing.assert_array_equal(f["inference/akrout/weights"][()], akrout)
+        np.testing.assert_array_equal(f["inference/input_output/akrout/weights"][()], akrout)
 
 
 @pytest.mark.parametrize("pid", [999_999, 4_000_000])
@@ -101,9 +101,9 @@ def test_temporary_group_of_a_killed_process_is_removed(run, pid):
 def test_force_replaces_results_and_refuses_without_it(run):
     assert wi("infer", run, "-m", "stdwi", "-q")[0] == 0
     with h5py.File(run) as f:
-        old = f["inference/stdwi/weights"][()]
+        old = f["inference/input_output/stdwi/weights"][()]
     code, _, err = wi("infer", run, "-m", "stdwi", "-q")
-    assert_user_error(code, err, "/inference/stdwi", "--force")
+    assert_user_error(code, err, "/inference/input_output/stdwi", "--force")
     code, _, err = wi(
         "infer",
         run,
@@ -116,8 +116,8 @@ def test_force_replaces_results_and_refuses_without_it(run):
     )
     assert code == 0, err
     with h5py.File(run) as f:
-        new = f["inference/stdwi/weights"][()]
-        assert sorted(f["inference"]) == ["stdwi"]
+        new = f["inference/input_output/stdwi/weights"][()]
+        assert sorted(f["inference/input_output"]) == ["stdwi"]
     assert new.shape == old.shape and not np.array_equal(new[-1], old[-1])
 
 
@@ -128,7 +128,7 @@ def test_output_option_writes_a_new_file_and_leaves_the_input(tmp_path, run):
     assert code == 0, err
     assert run.read_bytes() == before and "new.h5" in stdout
     with h5py.File(out) as f, h5py.File(run) as g:
-        assert sorted(f["inference"]) == ["stdwi"] and "inference" not in g
+        assert sorted(f["inference/input_output"]) == ["stdwi"] and "inference" not in g
         for pop in ("input", "output"):
             np.testing.assert_array_equal(
                 f[f"populations/{pop}/spike_times"][()], g[f"populations/{pop}/spike_times"][()]

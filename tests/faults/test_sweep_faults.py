@@ -311,7 +311,7 @@ def test_a_real_diverging_akrout_point(tmp_path):
     message = layout.read_status(pdirs[1])["message"]  # the command's own line, or ours
     assert "akrout" in message or "diverged" in message
     with h5py.File(pdirs[1] / "run.h5") as h5:
-        assert bool(h5["inference/akrout"].attrs["diverged"])
+        assert bool(h5["inference/input_output/akrout"].attrs["diverged"])
     code, out, err = wi("collect", tmp_path / "s")
     assert code == 0 and "1 of them diverged" in out, err
     rows = list(csv.DictReader(open(tmp_path / "s" / "results.csv")))

@@ -1,6 +1,7 @@
 """Weight inference: online estimators (STDWI, Akrout, RDD, Bayes), observation noise, metrics,
 and the streaming driver. ``from wi.infer import STDWI``; ``wi.infer.get("stdwi")`` by name.
-Protocol facts go to an estimator as a :class:`Context`. The scores (Pearson r, sign accuracy,
+Protocol facts go to an estimator as a :class:`Context`; the pairs it learns as a
+:class:`PairSet` (:mod:`wi.infer.pairs`); :func:`method_names` lists the registered methods. The scores (Pearson r, sign accuracy,
 least-squares scale, time to r >= 0.9) have one home: :mod:`wi.infer.metrics`.
 
 The estimators (and with them numba) are imported on first use of a name below, so that
@@ -8,7 +9,18 @@ The estimators (and with them numba) are imported on first use of a name below, 
 This package must not import :mod:`wi.config` (which imports :mod:`wi.infer.params`).
 """
 
-__all__ = ["REGISTRY", "RDD", "STDWI", "Akrout", "Bayes", "Context", "Estimator", "get"]
+__all__ = [
+    "REGISTRY",
+    "RDD",
+    "STDWI",
+    "Akrout",
+    "Bayes",
+    "Context",
+    "Estimator",
+    "PairSet",
+    "get",
+    "method_names",
+]
 
 _HOME = {
     "Akrout": "akrout",
@@ -19,6 +31,8 @@ _HOME = {
     "Context": "base",
     "Estimator": "base",
     "get": "base",
+    "method_names": "base",
+    "PairSet": "pairs",
 }
 
 

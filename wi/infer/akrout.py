@@ -18,6 +18,12 @@ The estimate changes only when a batch completes. At :meth:`finalize` a partial 
 K < B complete stimuli is used with its own K-stimulus baseline (the original failed there); a
 trailing partial stimulus (shorter than S) is ignored.
 
+Pairs: ``c_in`` counts the spikes of the pre population, ``c_out`` those of the post one (the
+same population for a recurrent projection). Only the pairs (j, i) of the estimator's pair set
+are learnt, with one estimate and one EMA value each; pairs never interact, so a pair's
+estimate does not depend on which other pairs are learnt. A batch costs
+O(B (n_pre + n_post + n_pairs)), a chunk O(events + n_pre + n_post) per stimulus it touches.
+
 References
 ----------
 Akrout, M., Wilson, C., Humphreys, P. C., Lillicrap, T. & Tweed, D. (2019). Deep learning without
@@ -33,13 +39,15 @@ from numba import njit
 
 from wi.chunk import Chunk, boundary_steps
 from wi.errors import UserError
-from wi.infer.base import Estimator, register, spikes
+from wi.infer.base import Estimator, register
 from wi.infer.params import AkroutParams
 
 
 class State(NamedTuple):
-    weights: np.ndarray  # (n_post, n_pre)
-    velocity: np.ndarray  # (n_post, n_pre) momentum EMA
+    """Estimate, momentum EMA and the spike counts not yet used."""
+
+    weights: np.ndarray  # (n_pairs,) estimate, in pair order
+    velocity: np.ndarray  # (n_pairs,) momentum EMA
     batch_in: np.ndarray  # (B, n_pre) counts of the complete stimuli of the current batch
     batch_out: np.ndarray  # (B, n_post)
     open_in: np.ndarray  # (n_pre,) counts of the stimulus in progress
@@ -58,19 +66,27 @@ class KernelParams(NamedTuple):
 
 
 @njit(cache=True)
-def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs):
-    """Apply the updates of one batch in place (module docstring).
+def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs, indptr, post_index):
+    """Apply the updates of one batch to the learnt pairs, in place (module docstring).
+
+    Each pair is updated by its own k stimuli in order; pairs never interact, so a pair's
+    estimate does not depend on which other pairs are learnt. Cost O(k (n_pre + n_post +
+    n_pairs)).
 
     Parameters
     ----------
     params : KernelParams
         Decay, momentum and clipping.
-    weights, velocity : ndarray, shape (n_post, n_pre), float64
-        Estimate and momentum EMA, updated in place.
+    weights, velocity : ndarray, shape (n_pairs,), float64
+        Estimate and momentum EMA of each pair (pair order), updated in place.
     c_in : ndarray, shape (k, n_pre); c_out : ndarray, shape (k, n_post)
         Spike counts of the batch's k stimuli, in order.
     lrs : ndarray, shape (k,)
         Learning rate of each stimulus.
+    indptr : ndarray, shape (n_pre + 1,), int64
+        The pairs of presynaptic neuron j are ``indptr[j] .. indptr[j + 1] - 1`` (CSR by pre).
+    post_index : ndarray, shape (n_pairs,), int
+        Postsynaptic neuron of each pair.
     """
     decay, momentum, do_clip, lo, hi = (
         params.decay,
@@ -90,16 +106,25 @@ def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs):
             base_out[i] += c_out[s, i]
     base_in /= k
     base_out /= k
+    d_out = np.empty((k, n_post))  # deviations of the post counts from their baseline
     for s in range(k):
         for i in range(n_post):
-            d_out = c_out[s, i] - base_out[i]
-            for j in range(n_pre):
-                u = lrs[s] * (d_out * (c_in[s, j] - base_in[j]) - decay * weights[i, j])
-                velocity[i, j] = momentum * velocity[i, j] + (1.0 - momentum) * u
-                w = weights[i, j] + velocity[i, j]
+            d_out[s, i] = c_out[s, i] - base_out[i]
+    # one pre neuron at a time: its pairs' estimates stay in cache over the k stimuli, and the
+    # pairs of one stimulus are independent (no dependency chain from one to the next)
+    for j in range(n_pre):
+        first, stop = indptr[j], indptr[j + 1]
+        for s in range(k):
+            lr = lrs[s]
+            d_in = c_in[s, j] - base_in[j]
+            for p in range(first, stop):
+                u = lr * (d_out[s, post_index[p]] * d_in - decay * weights[p])
+                v = momentum * velocity[p] + (1.0 - momentum) * u
+                velocity[p] = v
+                w = weights[p] + v
                 if do_clip:
                     w = min(max(w, lo), hi)
-                weights[i, j] = w
+                weights[p] = w
 
 
 def stimulus_of(steps: np.ndarray, stimulus_ms: float, timestep_ms: float) -> np.ndarray:
@@ -176,8 +201,8 @@ class Akrout(Estimator):
         n_rows = last - self.open_stimulus + 1
         rows_in = np.zeros((n_rows, self.n_pre))
         rows_out = np.zeros((n_rows, self.n_post))
-        for pop, rows, n in (("input", rows_in, self.n_pre), ("output", rows_out, self.n_post)):
-            steps, neurons = spikes(chunk, pop)
+        for role, rows, n in (("pre", rows_in, self.n_pre), ("post", rows_out, self.n_post)):
+            steps, neurons = self.spikes(chunk, role)
             if len(steps):
                 idx = (self.stim_of(steps) - self.open_stimulus) * n + neurons
                 rows += np.bincount(idx, minlength=n_rows * n).reshape(n_rows, n)
@@ -218,7 +243,16 @@ class Akrout(Estimator):
             lrs = p.learning_rate * (1.0 - index / self.n_stimuli_total)
         lo, hi = p.clip if p.clip is not None else (0.0, 0.0)
         kparams = KernelParams(p.decay, p.momentum, p.clip is not None, float(lo), float(hi))
-        akrout_batch_kernel(kparams, s.weights, s.velocity, s.batch_in[:k], s.batch_out[:k], lrs)
+        akrout_batch_kernel(
+            kparams,
+            s.weights,
+            s.velocity,
+            s.batch_in[:k],
+            s.batch_out[:k],
+            lrs,
+            self.pairs.indptr,
+            self.pairs.post_index,
+        )
         self.first_in_batch += k
         self.n_in_batch = 0
 

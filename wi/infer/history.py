@@ -1,73 +1,92 @@
-"""The estimate history of one method: rows spooled to a temporary file (memory does not grow
-with the number of checks), their times in ms and their scores.
+"""The estimate history of one method: at every check the estimates of a fixed sample of pairs
+(spooled to a temporary file: memory does not grow with the number of checks), the check
+times in ms and the scores.
 
-For a one-to-one projection (``diagonal=True``, the Wiener protocol) only the diagonal exists
-as synapses: only it is spooled, and rows read back hold zeros off the diagonal (stored as
-exact zeros, which HDF5's compression reduces to almost nothing).
+Which pairs are kept (:func:`history_sample`): every pair when there are at most
+``max_synapses`` of them, else a seeded uniform sample of ``max_synapses`` pair ids drawn
+without replacement from ``wi.seeding.stream(seed, "history_sample", crc32(projection))``,
+sorted. The full estimate is kept only at the end (the session's ``final``).
 """
 
 from __future__ import annotations
 
 import tempfile
+import zlib
 
 import numpy as np
 
 from wi.infer import metrics
+from wi.seeding import stream
+
+
+def history_sample(n_pairs: int, max_synapses: int, seed: int, projection: str) -> np.ndarray:
+    """The pair ids whose estimates are kept at every check.
+
+    Parameters
+    ----------
+    n_pairs : int
+        Number of candidate pairs.
+    max_synapses : int
+        At most this many are kept (>= 1).
+    seed : int
+        The run seed.
+    projection : str
+        The projection's name (selects the stream).
+
+    Returns
+    -------
+    ndarray of int64, shape (min(n_pairs, max_synapses),)
+        Ascending pair ids.
+    """
+    if max_synapses < 1:
+        raise ValueError(f"max_synapses must be >= 1, got {max_synapses}")
+    if n_pairs <= max_synapses:
+        return np.arange(n_pairs, dtype=np.int64)
+    rng = stream(seed, "history_sample", zlib.crc32(projection.encode()))
+    return np.sort(rng.choice(n_pairs, size=max_synapses, replace=False, shuffle=False)).astype(
+        np.int64
+    )
 
 
 class History:
-    """Rows (n_post, n_pre) of one method at each check, with times and per-row metrics."""
+    """Rows (n_sampled,) of one method at each check, with times and per-row metrics.
 
-    def __init__(self, shape: tuple[int, int], *, diagonal: bool = False):
-        self.shape = shape
-        self.diagonal = diagonal
-        self._row_size = min(shape) if diagonal else shape[0] * shape[1]
+    Parameters
+    ----------
+    n_sampled : int
+        Values per row (the sampled pairs).
+    names : tuple of str
+        The metrics recorded with each row (default :data:`wi.infer.metrics.ALL_NAMES`).
+    """
+
+    def __init__(self, n_sampled: int, names: tuple[str, ...] = metrics.ALL_NAMES):
+        self.n_sampled = int(n_sampled)
+        self.names = tuple(names)
         self.fh = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.n = 0
         self.times: list[float] = []
-        self.scores: dict[str, list[float]] = {m: [] for m in metrics.NAMES}
+        self.scores: dict[str, list[float]] = {m: [] for m in self.names}
 
     def append(self, t_ms: float, row: np.ndarray, score: dict[str, float] | None) -> None:
-        row = np.diagonal(row) if self.diagonal else row
-        np.ascontiguousarray(row, np.float64).tofile(self.fh)
+        """Add the row of the check at ``t_ms`` (ms) and its scores (None: NaN)."""
+        row = np.ascontiguousarray(row, np.float64)
+        if row.shape != (self.n_sampled,):
+            raise ValueError(f"row has shape {row.shape}, expected ({self.n_sampled},)")
+        row.tofile(self.fh)
         self.n += 1
-        self.times.append(t_ms)
-        for m in metrics.NAMES:
+        self.times.append(float(t_ms))
+        for m in self.names:
             self.scores[m].append(score[m] if score else np.nan)
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
+    def rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``start:stop`` as an array (stop - start, n_sampled)."""
+        stop = self.n if stop is None else stop
         self.fh.flush()
-        size = self._row_size
-        self.fh.seek(start * size * 8)
-        out = np.fromfile(self.fh, np.float64, count=(stop - start) * size)
+        self.fh.seek(start * self.n_sampled * 8)
+        out = np.fromfile(self.fh, np.float64, count=(stop - start) * self.n_sampled)
         self.fh.seek(0, 2)
-        if not self.diagonal:
-            return out.reshape(stop - start, *self.shape)
-        full = np.zeros((stop - start, *self.shape))
-        idx = np.arange(size)
-        full[:, idx, idx] = out.reshape(stop - start, size)
-        return full
-
-    def write(self, g, *, with_metrics: bool) -> None:
-        """``weights`` (n_checks, n_post, n_pre), ``time_ms`` and ``metrics/<m>`` into group g."""
-        ds = g.create_dataset(
-            "weights",
-            shape=(self.n, *self.shape),
-            dtype=np.float64,
-            chunks=(1, *self.shape),
-            compression="gzip",
-            compression_opts=1,
-            shuffle=True,
-        )
-        block = max(1, (8 << 20) // (8 * self.shape[0] * self.shape[1]))
-        for lo in range(0, self.n, block):
-            hi = min(lo + block, self.n)
-            ds[lo:hi] = self.rows(lo, hi)
-        g.create_dataset("time_ms", data=np.asarray(self.times, np.float64)).attrs["units"] = "ms"
-        if with_metrics:
-            mg = g.create_group("metrics")
-            for m, v in self.scores.items():
-                mg.create_dataset(m, data=np.asarray(v, np.float64))
+        return out.reshape(stop - start, self.n_sampled)
 
     def close(self) -> None:
+        """Delete the spool file."""
         self.fh.close()

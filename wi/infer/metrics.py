@@ -9,6 +9,19 @@ For an estimate g and true weights w (flattened; the diagonal for a one-to-one p
     ls_scale       the least-squares scale a = <g, w> / <g, g> minimising |a g - w|
     rmse_scaled    sqrt(mean((a g - w)^2)) with a = ls_scale(g, w)
 
+Detection of synapses (``scores`` = |estimate| of every candidate pair, ``labels`` = the pair is
+a synapse; P positives, N negatives):
+
+    auc_roc        P(score of a synapse > score of an absent pair) + P(equal) / 2
+                   = (sum of the synapses' ranks - P (P + 1) / 2) / (P N), ranks ascending,
+                   tied scores getting their average rank (Mann-Whitney U / (P N)); a tie
+                   between a synapse and an absent pair counts one half
+    auc_pr         average precision: sum_k (R_k - R_{k-1}) P_k over the distinct score
+                   thresholds k in decreasing order (all pairs scoring >= the threshold
+                   predicted synapses; ties enter together), R recall, P precision; the
+                   step-wise area under the precision-recall curve (as scikit-learn's
+                   ``average_precision_score``); a random scorer gives about P / (P + N)
+
 Conventions for degenerate input (chosen once, here):
 
 - ``pearson_r`` of a constant vector (e.g. an all-zero estimate) is NaN: a correlation is
@@ -17,15 +30,22 @@ Conventions for degenerate input (chosen once, here):
 - ``ls_scale`` of an all-zero estimate is 0: every a fits equally well, and 0 is the
   minimum-norm least-squares solution (what ``numpy.linalg.lstsq`` returns); so
   ``rmse_scaled`` of an all-zero estimate is the RMS of the truth.
+- ``auc_roc`` / ``auc_pr`` without an absent (or without an existing) pair are NaN.
 - ``time_to`` is the first check time at which a metric is >= the level (NaN if never; NaN
   values never count).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 NAMES = ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled")
+#: Detection metrics (synapses vs sampled absent pairs), NaN without absent pairs.
+DETECTION = ("auc_roc", "auc_pr")
+#: Every metric of a session's history, in order.
+ALL_NAMES = NAMES + DETECTION
 R_LEVEL = 0.9  # the level of the ``time_to_r90_ms`` attribute
 
 
@@ -110,7 +130,7 @@ def score(estimate: np.ndarray, truth: np.ndarray, one_to_one: bool = False) -> 
 
     Parameters
     ----------
-    estimate, truth : ndarray, shape (n_post, n_pre)
+    estimate, truth : ndarray, shape (n_post, n_pre), or any shape with the same size
         Inferred and true weights.
     one_to_one : bool
         Score the diagonal only (a projection whose only synapses are the diagonal).
@@ -119,14 +139,206 @@ def score(estimate: np.ndarray, truth: np.ndarray, one_to_one: bool = False) -> 
     -------
     dict
         ``{name: value}`` for every name in ``NAMES``.
+
+    Notes
+    -----
+    From :data:`FUSED_MIN` values on, the same definitions are evaluated by one compiled
+    kernel (three passes, no temporary arrays: about 10x faster on 10^7 synapses); its sums
+    run in another order, so the result can differ from the numpy one in the last bits.
     """
     g, w = _pair(estimate, truth, one_to_one)
+    if g.size >= FUSED_MIN:
+        return _score_fused(g, w)
+    return _score_numpy(g, w)
+
+
+def _score_numpy(g: np.ndarray, w: np.ndarray) -> dict[str, float]:
     return {
         "pearson_r": pearson_r(g, w),
         "sign_accuracy": sign_accuracy(g, w),
         "cosine": cosine(g, w),
         "rmse_scaled": rmse_scaled(g, w),
     }
+
+
+#: Size from which :func:`score` uses the compiled kernel.
+FUSED_MIN = 1 << 16
+
+
+def _score_fused(g: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    kernel = _fused_kernel()
+    g = np.ascontiguousarray(g, np.float64)
+    w = np.ascontiguousarray(w, np.float64)
+    r, sign, cos, rmse = kernel(g, w)
+    return {"pearson_r": r, "sign_accuracy": sign, "cosine": cos, "rmse_scaled": rmse}
+
+
+_FUSED = None
+
+
+def _fused_kernel():
+    """The compiled kernel of :func:`_score_fused` (numba imported on first use only)."""
+    global _FUSED
+    if _FUSED is None:
+        from numba import njit
+
+        @njit(cache=True)
+        def fused(g, w):
+            n = len(g)
+            sg = sw = gg = ww = gw = 0.0
+            agree = 0
+            gmin, gmax, wmin, wmax = g[0], g[0], w[0], w[0]
+            for k in range(n):
+                a, b = g[k], w[k]
+                sg += a
+                sw += b
+                gg += a * a
+                ww += b * b
+                gw += a * b
+                if (a >= 0.0) == (b >= 0.0):
+                    agree += 1
+                gmin, gmax = min(gmin, a), max(gmax, a)
+                wmin, wmax = min(wmin, b), max(wmax, b)
+            mg, mw = sg / n, sw / n
+            cgg = cww = cgw = 0.0
+            if gmin < gmax and wmin < wmax:
+                for k in range(n):
+                    a, b = g[k] - mg, w[k] - mw
+                    cgg += a * a
+                    cww += b * b
+                    cgw += a * b
+            den = math.sqrt(cgg * cww)
+            r = cgw / den if den > 0.0 else math.nan
+            den = math.sqrt(gg * ww)
+            cos = gw / den if den > 0.0 else math.nan
+            scale = gw / gg if gg > 0.0 else 0.0
+            sq = 0.0
+            for k in range(n):
+                d = scale * g[k] - w[k]
+                sq += d * d
+            return r, agree / n, cos, math.sqrt(sq / n)
+
+        _FUSED = fused
+    return _FUSED
+
+
+def detection(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """``(auc_roc, auc_pr)`` of ``scores`` for the binary ``labels`` (module docstring).
+
+    Computed from the sorted scores of each class (O(P log P + N log N) for the sorts, then
+    one O(P + N) merge walk), with ties between and within the classes as defined: for AUC-ROC each negative e
+    counts the positives above it plus half those equal to it; for the average precision
+    each distinct positive score v contributes ``(m_v / P) TP(v) / (TP(v) + FP(v))``,
+    ``m_v`` positives at v, ``TP(v)``/``FP(v)`` the positives/negatives scoring >= v.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+        Higher = more likely positive (e.g. |estimate|).
+    labels : ndarray of bool, shape (n,)
+        True for positives (synapses).
+
+    Returns
+    -------
+    (float, float)
+        NaN, NaN without positives or negatives.
+    """
+    s, y = _flat(scores), np.asarray(labels, bool).ravel()
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan"), float("nan")
+    roc, pr = _detection_kernel()(pos, neg)
+    return float(roc), float(pr)
+
+
+_DETECTION = None
+
+
+def _detection_kernel():
+    """The compiled merge walk of :func:`detection` over the two sorted classes: O(P + N)
+    after the sorts and no temporary of the positives' size (numba imported on first use)."""
+    global _DETECTION
+    if _DETECTION is None:
+        from numba import njit
+
+        @njit(cache=True)
+        def walk(pos, neg):
+            n_pos, n_neg = len(pos), len(neg)
+            # AUC-ROC: each negative e counts the positives above it, half those equal to it
+            below = upto = 0
+            above = 0.0
+            for e in neg:
+                while below < n_pos and pos[below] < e:
+                    below += 1
+                if upto < below:
+                    upto = below
+                while upto < n_pos and pos[upto] <= e:
+                    upto += 1
+                above += (n_pos - upto) + 0.5 * (upto - below)
+            roc = above / (float(n_pos) * n_neg)
+            # average precision: each distinct positive value v weighs (m_v / P) TP / (TP + FP)
+            pr = 0.0
+            k = 0  # negatives < v
+            i = 0
+            while i < n_pos:
+                v = pos[i]
+                j = i
+                while j < n_pos and pos[j] == v:
+                    j += 1
+                while k < n_neg and neg[k] < v:
+                    k += 1
+                tp = n_pos - i
+                fp = n_neg - k
+                pr += (j - i) / n_pos * (tp / (tp + fp))
+                i = j
+            return roc, pr
+
+        _DETECTION = walk
+    return _DETECTION
+
+
+def auc_roc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for the binary ``labels`` (module docstring):
+    in [0, 1], 0.5 for uninformative scores, NaN without positives or negatives."""
+    return detection(scores, labels)[0]
+
+
+def auc_pr(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision of ``scores`` for the binary ``labels`` (module docstring): in
+    (0, 1], 1 when every positive scores above every negative, NaN without positives or
+    negatives."""
+    return detection(scores, labels)[1]
+
+
+def score_pairs(
+    estimate: np.ndarray, truth: np.ndarray, exists: np.ndarray | None = None
+) -> dict[str, float]:
+    """Every metric (``ALL_NAMES``) of an estimate on a set of pairs.
+
+    Parameters
+    ----------
+    estimate, truth : ndarray, shape (n_pairs,)
+        Estimates and true weights (0 at absent pairs) of the candidate pairs.
+    exists : ndarray of bool, shape (n_pairs,), optional
+        True at the synapses (None: every pair is one). ``NAMES`` are computed on the
+        synapses; ``DETECTION`` from |estimate| of synapses vs absent pairs (NaN without
+        absent pairs).
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` for every name in ``ALL_NAMES``.
+    """
+    g, w = _flat(estimate), _flat(truth)
+    if exists is None or bool(np.all(exists)):
+        out = score(g, w)
+        out.update(auc_roc=float("nan"), auc_pr=float("nan"))
+        return out
+    exists = np.asarray(exists, bool).ravel()
+    out = score(g[exists], w[exists])
+    roc, pr = detection(np.abs(g), exists)
+    out.update(auc_roc=roc, auc_pr=pr)
+    return out
 
 
 def time_to(times_ms: np.ndarray, values: np.ndarray, level: float) -> float:

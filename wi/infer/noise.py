@@ -2,8 +2,7 @@
 
 Definition (per population, per block). Time is cut into fixed blocks of ``block_ms`` (default
 1000 ms) on the step grid: block b holds steps ``[b K, min((b + 1) K, n_steps))``, K =
-round(block_ms / dt). Each population p (index = position of its name in the sorted list of
-noisy populations, i.e. input 0, output 1) and block b draw from their own stream
+round(block_ms / dt). Each population p and block b draw from their own stream
 ``wi.seeding.stream(seed, "observation_noise", p, b)``, in this order:
 
 1. drop: one U(0, 1) per observed spike of the block (in (step, neuron) order); the spike is
@@ -15,6 +14,12 @@ noisy populations, i.e. input 0, output 1) and block b draw from their own strea
    steps (half to even) and is reflected back into the block (``2 a - 1 - t`` below the first
    step a, ``2 e - 1 - t`` past the last step e - 1), which keeps a uniform density uniform;
 4. the block's events are sorted by (step, neuron) (stable).
+
+The index p of a population is given by the caller (:class:`NoiseStage` ``index``); the
+inference sessions use its position in the sorted list of ALL the run's populations
+(:func:`wi.infer.protocol.population_index`), so a population observed by several sessions
+(several projections) gets the same noisy spikes in each, and the presets keep ``input`` 0,
+``output`` 1. Without ``index``: the position in the sorted list of the noisy populations.
 
 Per-spike marks follow their spikes; added spikes get NaN marks. Because a block is only
 complete when all its steps are seen, :class:`NoiseStage` buffers the stream and emits each
@@ -97,7 +102,9 @@ def reflect(t: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 class NoiseStage:
-    """Streaming observation noise on populations ``names`` (others pass through unchanged)."""
+    """Streaming observation noise on ``populations`` ({name: size}; others pass through
+    unchanged). ``index`` ({name: stream index}, optional) numbers the populations' streams
+    (default: positions in ``sorted(populations)``)."""
 
     def __init__(
         self,
@@ -110,12 +117,18 @@ class NoiseStage:
         timestep_ms: float,
         n_steps: int,
         block_ms: float = 1000.0,
+        index: dict[str, int] | None = None,
     ):
         self.drop_prob, self.add_fraction = float(drop_prob), float(add_fraction)
         self.jitter_steps = float(jitter_ms) / timestep_ms
         self.seed = int(seed)
         self.populations = dict(populations)
-        self.index = {name: i for i, name in enumerate(sorted(populations))}
+        if index is None:
+            index = {name: i for i, name in enumerate(sorted(populations))}
+        missing = [name for name in populations if name not in index]
+        if missing:
+            raise ValueError(f"no noise stream index for population(s) {missing}")
+        self.index = {name: int(index[name]) for name in populations}
         self.n_steps = int(n_steps)
         self.block_steps = max(1, int(round(block_ms / timestep_ms)))
         self._parts: list[Chunk] = []

@@ -115,7 +115,30 @@ class InitialGuess(Section):
     seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
+class History(Section):
+    """What the inference history keeps at every check: the estimates of at most
+    ``max_synapses`` candidate pairs (all of them when there are fewer; else a seeded sample).
+    The full estimate is stored once, at the end. Memory and file size per check: 8 bytes per
+    kept pair and method."""
+
+    max_synapses: int = Field(10_000, ge=1)
+
+
 class InferConfig(Section):
+    """The ``infer`` section.
+
+    ``check_interval_ms``: the estimates are scored (and a history row kept) every this many
+    ms of data. ``initial_guess``: the shared starting estimate. ``methods``: which methods run.
+    ``history``: how many pairs the history keeps (:class:`History`). ``absent_pairs``: how many
+    pairs that are NOT synapses of the projection are learnt too, drawn uniformly without
+    replacement (seeded) among the absent pairs, so that detection metrics (``auc_roc``,
+    ``auc_pr``: do synapses get larger |estimates| than absent pairs?) can be computed; capped
+    by the number of absent pairs; 0 disables detection metrics. An all-to-all projection
+    has no absent pairs.
+    """
+
     check_interval_ms: float = Field(1000.0, gt=0)
     initial_guess: InitialGuess = InitialGuess()
     methods: Methods = Methods()
+    history: History = History()
+    absent_pairs: int = Field(10_000, ge=0)

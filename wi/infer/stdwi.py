@@ -1,18 +1,20 @@
 """Spike-timing-dependent weight inference (STDWI; Ahmad, Ambrogioni & van Gerven 2021).
 
-Two traces per presynaptic neuron j, updated at every step t (dt = ``timestep_ms``):
+Definitions
+-----------
+Two traces per presynaptic neuron j, defined at every step t (dt = ``timestep_ms``):
 
     all-to-all:  x[t] = exp(-dt / tau) x[t-1] + a * n_j[t]      (n_j[t] spikes of j at step t)
     nearest:     x[t] = exp(-dt / tau) x[t-1], and x[t] = a if n_j[t] > 0
 
 fast (a_fast, tau_fast_ms) and slow (a_slow = a_fast tau_fast / tau_slow, tau_slow_ms). At every
-spike of output neuron i at step t (input spikes of step t already in the traces; two spikes in
-one step = two updates):
+spike of post neuron i at step t (pre spikes of step t already in the traces; two spikes in
+one step = two updates), for every learnt pair (j, i):
 
-    W[i, :] += learning_rate * ((x_fast[t] - rho[t] * x_slow[t]) - decay * W[i, :])
+    W[i, j] += learning_rate * ((x_fast_j[t] - rho_j[t] * x_slow_j[t]) - decay * W[i, j])
 
-All-to-all: rho = 1; each input spike adds the same area ``a_fast tau_fast = a_slow tau_slow``
-to both traces, so fast - slow has zero area and an input that is independent of the output
+All-to-all: rho = 1; each pre spike adds the same area ``a_fast tau_fast = a_slow tau_slow``
+to both traces, so fast - slow has zero area and a pre neuron that is independent of the post
 gets zero expected update.
 
 Nearest-spike: a reset trace of a Poisson train of rate r has mean ``a r tau / (1 + r tau)``, so
@@ -23,14 +25,36 @@ neuron, over the data seen so far:
 
     rho_j[t] = F_j[t] / S_j[t],  F_j[t] = sum_{s < t} x_fast_j[s],  S_j[t] = sum_{s < t} x_slow_j[s]
 
-(rho = 1 while S_j = 0, i.e. before j's first spike). Then the time average of
-``x_fast - rho x_slow`` is zero for every input, and an output spike train independent of the
-input samples it at times unrelated to it: zero expected update.
+(rho = 1 while S_j = 0, i.e. up to and including the step of j's first spike). Then the time
+average of ``x_fast - rho x_slow`` is zero for every pre neuron, and a post spike train
+independent of it samples it at unrelated times: zero expected update. Nothing at the start of
+the data is skipped (the original skipped the first ten stimuli).
 
-Only output spike steps change W, so the kernel is event-driven (exact): between events the
-traces decay by ``exp(-k dt / tau)`` for the k steps elapsed and the sums grow by the geometric
-series ``x (1 - f^k) / (1 - f)``, f = exp(-dt / tau). Nothing at the start of the data is
-skipped (the original skipped the first ten stimuli).
+Lazy evaluation (exact up to rounding)
+--------------------------------------
+Only post spikes change W, and the traces are only read there, so nothing is done at steps
+without events, and no event costs O(n_pre): a pre spike costs O(1), a post spike of neuron i
+O(its learnt pairs) (plus two exps). With a reference step T0 and, for each trace,
+``e(t) = exp(-(t - T0) / tau)``, f = exp(-1 / tau), g = 1 / (1 - f):
+
+- all-to-all: a scaled trace ``X_j`` with ``x_j[t] = X_j e(t)``; a spike of j at step s adds
+  ``a / e(s)`` to ``X_j``;
+- nearest: with j's last spike at step s_j, ``E_j = 1 / e(s_j)``, so
+  ``x_j[t] = a E_j e(t)`` (= a f^(t - s_j)), and the sum over the steps before t is
+  ``F_j[t] = F_j[s_j] + a g (1 - E_j e(t))`` (a geometric series; ``F_j[s_j]`` exactly at
+  t = s_j, 0 before j's first spike). At j's spike at s, ``F_j[s]`` is stored and E_j = 1 / e(s).
+
+Renormalisation keeps ``1 / e`` finite: at an event step t with ``(t - T0) > 300 tau_fast``
+(in steps) every ``X_j`` / ``E_j`` is multiplied by ``e(t)`` and T0 = t (O(n_pre), at most once
+per 300 tau_fast of data). It depends only on the event steps, so neither the chunking nor the
+set of learnt pairs changes any number: the estimate of a pair is bit-identical whether learnt
+among all pairs or in any subset, and for any chunking.
+
+The estimate is kept grouped by post neuron (:meth:`wi.infer.pairs.PairSet.by_post`), so a post
+spike updates a contiguous slice. With every pair (a dense all-to-all projection) the drive
+``x_fast_j - rho_j x_slow_j`` of every pre neuron is computed once per step with post spikes
+(O(n_pre) = O(fan-in)) and each post spike's row update is a contiguous, vectorised loop; the
+arithmetic of a pair is the same either way.
 
 References
 ----------
@@ -48,8 +72,11 @@ import numpy as np
 from numba import njit
 
 from wi.chunk import Chunk
-from wi.infer.base import Estimator, register, spikes
+from wi.infer.base import Estimator, register
 from wi.infer.params import STDWIParams
+
+#: Renormalise the lazy traces when (t - T0) / tau_fast exceeds this (exp(300) ~ 2e130).
+RENORM = 300.0
 
 
 class KernelParams(NamedTuple):
@@ -62,17 +89,31 @@ class KernelParams(NamedTuple):
     tau_slow_steps: float
     decay: float
     nearest: bool
+    dense_rows: bool = False  # every pair: post i's pre neurons are 0 .. n_pre - 1
 
 
 class State(NamedTuple):
-    """Traces (at step ``ref_step[0]``), their running sums (nearest only) and the estimate."""
+    """Lazy traces (module docstring) and the estimate grouped by post neuron.
 
-    weights: np.ndarray  # (n_post, n_pre)
-    x_fast: np.ndarray  # (n_pre,)
-    x_slow: np.ndarray  # (n_pre,)
-    sum_fast: np.ndarray  # (n_pre,) sum of x_fast over the steps before ref_step
-    sum_slow: np.ndarray  # (n_pre,)
-    ref_step: np.ndarray  # (1,) int64: the step the traces refer to
+    weights : (n_pairs,) float64, the estimate in by-post order (``pairs`` of ``by_post``).
+    pre_of : (n_pairs,) int32, the pre neuron of each by-post entry (ascending per post);
+    empty when the set holds every pair (then it is the position in the post's row).
+    post_indptr : (n_post + 1,) int64, post neuron i's entries ``post_indptr[i]:[i + 1]``.
+    x_fast, x_slow : (n_pre,) float64, all-to-all: X_j; nearest: E_j (0 before j's spike).
+    sum_fast, sum_slow : (n_pre,) float64, nearest: F_j, S_j at j's last spike.
+    last : (n_pre,) int64, step of j's last spike (-1: none yet).
+    ref_step : (1,) int64, T0.
+    """
+
+    weights: np.ndarray
+    pre_of: np.ndarray
+    post_indptr: np.ndarray
+    x_fast: np.ndarray
+    x_slow: np.ndarray
+    sum_fast: np.ndarray
+    sum_slow: np.ndarray
+    last: np.ndarray
+    ref_step: np.ndarray
 
 
 def kernel_params(p: STDWIParams, timestep_ms: float) -> KernelParams:
@@ -89,6 +130,16 @@ def kernel_params(p: STDWIParams, timestep_ms: float) -> KernelParams:
 
 
 @njit(cache=True)
+def _lazy_sum(a_g, total, scaled, last, t, e):
+    """F_j[t] of the nearest variant: the sum at j's last spike plus the geometric tail."""
+    if last < 0:
+        return 0.0
+    if last == t:
+        return total
+    return total + a_g * (1.0 - scaled * e)
+
+
+@njit(cache=True)
 def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     """Process the events of one chunk in step order (state arrays updated in place).
 
@@ -97,52 +148,94 @@ def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     params : KernelParams
         Learning rate, trace amplitudes, time constants in steps, decay, trace variant.
     state : State
-        Estimate (n_post, n_pre), traces and sums (n_pre,), ``ref_step`` (1,) int64.
+        Estimate by post neuron, lazy traces and sums (n_pre,), ``ref_step`` (1,) int64.
     in_steps, in_neurons : ndarray, shape (n_in_events,), int64
-        Input spike steps (sorted) and presynaptic neuron indices (in ``[0, n_pre)``).
+        Pre spike steps (sorted) and neuron indices (in ``[0, n_pre)``).
     out_steps, out_neurons : ndarray, shape (n_out_events,), int64
-        Output spike steps (sorted) and postsynaptic neuron indices (in ``[0, n_post)``).
+        Post spike steps (sorted) and neuron indices (in ``[0, n_post)``).
     """
-    weights, x_fast, x_slow = state.weights, state.x_fast, state.x_slow
-    sum_fast, sum_slow, ref_step = state.sum_fast, state.sum_slow, state.ref_step
+    w, pre_of, post_indptr = state.weights, state.pre_of, state.post_indptr
+    xf, xs, sf, ss, last = state.x_fast, state.x_slow, state.sum_fast, state.sum_slow, state.last
+    ref = state.ref_step
     lr, decay, nearest = params.learning_rate, params.decay, params.nearest
-    g_fast = 1.0 / (1.0 - math.exp(-1.0 / params.tau_fast_steps))
-    g_slow = 1.0 / (1.0 - math.exp(-1.0 / params.tau_slow_steps))
+    a_f, a_s = params.a_fast, params.a_slow
+    tf, ts = params.tau_fast_steps, params.tau_slow_steps
+    ag_f = a_f / (1.0 - math.exp(-1.0 / tf))
+    ag_s = a_s / (1.0 - math.exp(-1.0 / ts))
+    horizon = RENORM * tf
     n_in, n_out = len(in_steps), len(out_steps)
-    n_pre = len(x_fast)
+    n_pre = len(xf)
+    drive = np.empty(n_pre if params.dense_rows else 0)
     a, b = 0, 0
     while a < n_in or b < n_out:
         t = in_steps[a] if a < n_in else out_steps[b]
         if b < n_out and out_steps[b] < t:
             t = out_steps[b]
-        k = t - ref_step[0]
-        if k > 0:
-            f_fast = math.exp(-k / params.tau_fast_steps)
-            f_slow = math.exp(-k / params.tau_slow_steps)
+        if t - ref[0] > horizon:
+            rf = math.exp(-(t - ref[0]) / tf)
+            rs = math.exp(-(t - ref[0]) / ts)
             for j in range(n_pre):
+                xf[j] *= rf
+                xs[j] *= rs
+            ref[0] = t
+        k = t - ref[0]
+        if a < n_in and in_steps[a] == t:
+            inv_f = math.exp(k / tf)
+            inv_s = math.exp(k / ts)
+            e_f = math.exp(-k / tf)
+            e_s = math.exp(-k / ts)
+            while a < n_in and in_steps[a] == t:
+                j = in_neurons[a]
                 if nearest:
-                    sum_fast[j] += x_fast[j] * (1.0 - f_fast) * g_fast
-                    sum_slow[j] += x_slow[j] * (1.0 - f_slow) * g_slow
-                x_fast[j] *= f_fast
-                x_slow[j] *= f_slow
-            ref_step[0] = t
-        while a < n_in and in_steps[a] == t:
-            j = in_neurons[a]
-            if nearest:
-                x_fast[j] = params.a_fast
-                x_slow[j] = params.a_slow
-            else:
-                x_fast[j] += params.a_fast
-                x_slow[j] += params.a_slow
-            a += 1
-        while b < n_out and out_steps[b] == t:
-            i = out_neurons[b]
-            for j in range(n_pre):
-                rho = 1.0
-                if nearest and sum_slow[j] > 0.0:
-                    rho = sum_fast[j] / sum_slow[j]
-                weights[i, j] += lr * ((x_fast[j] - rho * x_slow[j]) - decay * weights[i, j])
-            b += 1
+                    sf[j] = _lazy_sum(ag_f, sf[j], xf[j], last[j], t, e_f)
+                    ss[j] = _lazy_sum(ag_s, ss[j], xs[j], last[j], t, e_s)
+                    xf[j] = inv_f
+                    xs[j] = inv_s
+                    last[j] = t
+                else:
+                    xf[j] += a_f * inv_f
+                    xs[j] += a_s * inv_s
+                a += 1
+        if b < n_out and out_steps[b] == t:
+            e_f = math.exp(-k / tf)
+            e_s = math.exp(-k / ts)
+            if params.dense_rows:  # the drive of every pre neuron, once for this step
+                for j in range(n_pre):
+                    if nearest:
+                        drive[j] = _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state)
+                    else:
+                        drive[j] = xf[j] * e_f - xs[j] * e_s
+            while b < n_out and out_steps[b] == t:
+                i = out_neurons[b]
+                start = post_indptr[i]
+                if params.dense_rows:  # every pair: post i's pre neurons are 0 .. n_pre - 1
+                    for j in range(n_pre):  # contiguous: vectorised (same arithmetic)
+                        w[start + j] += lr * (drive[j] - decay * w[start + j])
+                else:
+                    for p in range(start, post_indptr[i + 1]):
+                        j = pre_of[p]
+                        if nearest:
+                            d = _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state)
+                        else:
+                            d = xf[j] * e_f - xs[j] * e_s
+                        w[p] += lr * (d - decay * w[p])
+                b += 1
+
+
+@njit(cache=True, inline="always")
+def _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state):
+    """``x_fast_j[t] - rho_j[t] x_slow_j[t]`` of the nearest variant (module docstring)."""
+    last = state.last[j]
+    if last < 0:
+        return 0.0
+    xf, xs = state.x_fast[j], state.x_slow[j]
+    x_fast = a_f * (xf * e_f)
+    x_slow = a_s * (xs * e_s)
+    s_slow = _lazy_sum(ag_s, state.sum_slow[j], xs, last, t, e_s)
+    rho = 1.0
+    if s_slow > 0.0:
+        rho = _lazy_sum(ag_f, state.sum_fast[j], xf, last, t, e_f) / s_slow
+    return x_fast - rho * x_slow
 
 
 @register
@@ -163,18 +256,52 @@ class STDWI(Estimator):
 
     name = "stdwi"
     Params = STDWIParams
+    roles = ("pre", "post")
+    estimate_is_copy = True
 
     def _start(self, guess, context):
+        n_pre, n_post = self.n_pre, self.n_post
+        if self.pairs.dense_all:  # by post = the (n_post, n_pre) matrix: no sort needed
+            self._order = None
+            weights = np.ascontiguousarray(guess.reshape(n_pre, n_post).T).ravel()
+            pre_of = np.zeros(0, np.int32)  # not needed: pre neuron = position in the row
+            post_indptr = np.arange(n_post + 1, dtype=np.int64) * n_pre
+        else:
+            post_indptr, self._order = self.pairs.by_post()
+            weights = np.ascontiguousarray(guess[self._order])
+            pre_of = np.ascontiguousarray(self.pairs.pre_index[self._order], dtype=np.int32)
+        del guess
         z = np.zeros
         self.state = State(
-            guess, z(self.n_pre), z(self.n_pre), z(self.n_pre), z(self.n_pre), z(1, np.int64)
+            weights,
+            pre_of,
+            np.ascontiguousarray(post_indptr, dtype=np.int64),
+            z(n_pre),
+            z(n_pre),
+            z(n_pre),
+            z(n_pre),
+            np.full(n_pre, -1, np.int64),
+            z(1, np.int64),
         )
-        self.kparams = kernel_params(self.params, self.timestep_ms)
+        self.kparams = kernel_params(self.params, self.timestep_ms)._replace(
+            dense_rows=self.pairs.dense_all
+        )
 
     def _update(self, chunk: Chunk) -> None:
-        in_steps, in_neurons = spikes(chunk, "input")
-        out_steps, out_neurons = spikes(chunk, "output")
+        in_steps, in_neurons = self.spikes(chunk, "pre")
+        out_steps, out_neurons = self.spikes(chunk, "post")
         stdwi_kernel(self.kparams, self.state, in_steps, in_neurons, out_steps, out_neurons)
 
     def _estimate(self):
-        return self.state.weights
+        w = self.state.weights
+        if self.pairs.dense_all:  # by-post order is the (n_post, n_pre) matrix: transpose
+            return np.ascontiguousarray(w.reshape(self.n_post, self.n_pre).T).ravel()
+        out = np.empty(self.pairs.n_pairs)
+        out[self._order] = w
+        return out
+
+    def _estimate_matrix(self):
+        if not self.pairs.dense_all:
+            return None
+        # by-post order of all pairs is row-major (n_post, n_pre)
+        return self.state.weights.reshape(self.n_post, self.n_pre)

@@ -1,6 +1,6 @@
 """Networks beyond the paper protocol: any set of populations and projections, as data.
 
-This package describes a network and builds its synapses; nothing in it simulates.
+This package describes a network, builds its synapses and streams its simulation.
 
 - :mod:`wi.net.spec`: the parts of a network as config sections: populations (``poisson``
   sources, ``lif`` and ``wiener`` neurons), connectivity rules (``all_to_all``, ``one_to_one``,
@@ -14,11 +14,11 @@ This package describes a network and builds its synapses; nothing in it simulate
   projection's synapses as a CSR matrix by presynaptic neuron (int64 ``indptr``, int32
   ``post_index``, float64 ``weight``) from random streams of its own, in time and memory
   linear in the number of synapses.
-
-What comes next builds on these arrays: an event-driven engine that propagates each spike along
-its presynaptic row (recurrent, sparse, up to about 10^4 neurons and 10^7 synapses), inference
-of the weights of any projection from the recorded spikes, and named presets of common
-networks (balanced excitatory-inhibitory, feedforward chains) written as ``network`` configs.
+- :mod:`wi.net.protocol`: :class:`~wi.net.protocol.NetworkProtocol`, any network run by the
+  event-driven engine (:mod:`wi.sim.engine`: each spike walks its presynaptic CSR row) and
+  streamed as time chunks.
+- :mod:`wi.net.presets`: the kinds ``lif_feedforward`` and ``wiener`` as networks of that
+  engine, spike for spike their former runs.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ _EXPORTS = {
     "Projection": "wi.net.connectivity",
     "build_network": "wi.net.connectivity",
     "build_projection": "wi.net.connectivity",
+    "NetworkProtocol": "wi.net.protocol",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -255,14 +255,35 @@ class NetworkConfig(RunBase):
         return sum(p.n for p in self.populations.values())
 
     def memory_terms(self) -> list[tuple[str, float]]:
-        """The connectivity's allocations ``(key, bytes)`` (see :mod:`wi.memory`): per projection
-        its CSR arrays (12 bytes per synapse and 8 per pre neuron) and as much again while it
-        is built. The engine adds its own terms."""
+        """Dominant allocations ``(key, bytes)`` of a run (see :mod:`wi.memory`).
+
+        - connectivity: per projection its CSR arrays (12 bytes per synapse, 8 per pre
+          neuron), twice while they are built;
+        - the engine (:func:`wi.sim.memory.engine_memory_terms`): its copy of the synapses,
+          membranes and PSP states, Wiener noise blocks, a chunk of voltages and spikes;
+        - inference, per inferred projection: its pairs (the synapses plus up to
+          ``infer.absent_pairs`` absent ones), each with indices, truth, initial guess and a
+          by-post view (about 40 bytes), and per method its estimate, snapshot and state
+          (about 24 bytes).
+
+        The history's spool is on disk and not counted."""
+        from wi.sim.memory import engine_memory_terms
+
         terms = []
         for name, proj in self.projections.items():
             n_pre = self.populations[proj.pre].n
             size = self.expected_synapses(name) * _CSR_BYTES + 8.0 * (n_pre + 1)
             terms.append((f"projections.{name}.connectivity", 2.0 * size))
+        terms += engine_memory_terms(self)
+        methods = self.infer.methods
+        n_methods = sum(getattr(methods, m) is not None for m in type(methods).model_fields)
+        for name in self.infer.projections:
+            proj = self.projections[name]
+            n_pre, n_post = self.populations[proj.pre].n, self.populations[proj.post].n
+            synapses = self.expected_synapses(name)
+            absent = min(float(self.infer.absent_pairs), max(0.0, n_pre * n_post - synapses))
+            pairs = synapses + absent
+            terms.append((f"projections.{name}", pairs * (40.0 + 24.0 * n_methods)))
         return terms
 
 

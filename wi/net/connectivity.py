@@ -43,6 +43,8 @@ from wi.seeding import stream
 #: Most geometric gaps drawn at a time by ``fixed_probability``. It bounds the memory of one
 #: block, not the result: the gaps are one sequence however it is cut into blocks.
 BLOCK = 1 << 20
+#: Rules whose projections run files store as a dense (n_post, n_pre) matrix.
+DENSE_RULES = ("all_to_all", "one_to_one")
 _MAX_PAIRS = 2**62 // BLOCK  # a block's cumulative sum of gaps (each <= pairs + 1) fits int64
 
 
@@ -63,6 +65,9 @@ class Projection:
         Post neuron of each synapse, ascending within each pre neuron's slice.
     weight : ndarray of float64, shape (n_synapses,)
         Weight of each synapse.
+    rule : str
+        The connectivity rule that made it: ``all_to_all``, ``one_to_one``,
+        ``fixed_probability`` or ``fixed_indegree``.
     """
 
     name: str
@@ -72,6 +77,7 @@ class Projection:
     indptr: np.ndarray
     post_index: np.ndarray
     weight: np.ndarray
+    rule: str
 
     @property
     def n_pre(self) -> int:
@@ -88,16 +94,72 @@ class Projection:
         """Bytes held by the three arrays."""
         return self.indptr.nbytes + self.post_index.nbytes + self.weight.nbytes
 
+    @property
     def pre_index(self) -> np.ndarray:
-        """Pre neuron of each synapse, int32, shape (n_synapses,) (the COO row index)."""
+        """Pre neuron of each synapse, int32, shape (n_synapses,) (the COO row index; a new
+        array at each access)."""
         return np.repeat(np.arange(self.n_pre, dtype=np.int32), np.diff(self.indptr))
 
+    @property
+    def dense(self) -> bool:
+        """True for the rules stored as a dense (n_post, n_pre) matrix in run files
+        (``all_to_all`` and ``one_to_one``)."""
+        return self.rule in DENSE_RULES
+
     def to_dense(self) -> np.ndarray:
-        """The weights as a dense (n_pre, n_post) float64 matrix, 0 where no synapse (for small
+        """The weights as a dense (n_post, n_pre) float64 matrix, 0 where no synapse (for small
         projections: it takes n_pre * n_post * 8 bytes)."""
-        dense = np.zeros((self.n_pre, self.n_post))
-        dense[self.pre_index(), self.post_index] = self.weight
+        dense = np.zeros((self.n_post, self.n_pre))
+        dense[self.post_index, self.pre_index] = self.weight
         return dense
+
+    @classmethod
+    def from_dense(
+        cls, name: str, pre: str, post: str, weights: np.ndarray, rule: str
+    ) -> Projection:
+        """A projection from a dense (n_post, n_pre) weight matrix.
+
+        Parameters
+        ----------
+        name, pre, post : str
+            Names of the projection and of its populations.
+        weights : ndarray, shape (n_post, n_pre)
+            Weights (threshold units); copied as float64.
+        rule : str
+            ``all_to_all`` keeps every pair (zeros included), ``one_to_one`` the diagonal
+            (needs a square matrix), any other rule the nonzero entries.
+
+        Returns
+        -------
+        Projection
+            CSR by pre neuron, post ascending.
+
+        Raises
+        ------
+        ValueError
+            For a non-2-D matrix, or ``one_to_one`` with a non-square one.
+        """
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2:
+            raise ValueError(f"{name}: weights must be (n_post, n_pre), got shape {w.shape}")
+        n_post, n_pre = w.shape
+        if rule == "all_to_all":
+            keep = np.ones((n_pre, n_post), dtype=bool)
+        elif rule == "one_to_one":
+            if n_pre != n_post:
+                raise ValueError(f"{name}: one_to_one needs a square matrix, got {w.shape}")
+            keep = np.eye(n_pre, dtype=bool)
+        else:
+            keep = w.T != 0
+        counts = keep.sum(axis=1)
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        pre_i, post_i = np.nonzero(keep)  # row-major: by pre, then post ascending
+        post_index = post_i.astype(np.int32)
+        weight = np.ascontiguousarray(w[post_i, pre_i])
+        for array in (indptr, post_index, weight):
+            array.flags.writeable = False
+        return cls(name, pre, post, int(n_post), indptr, post_index, weight, str(rule))
 
 
 def _key(name: str) -> int:
@@ -154,7 +216,7 @@ def build_projection(
     weight = draw_weights(spec.weights, len(post_index), stream(seed, "weights", _key(name)))
     for array in (indptr, post_index, weight):
         array.flags.writeable = False
-    return Projection(name, spec.pre, spec.post, int(n_post), indptr, post_index, weight)
+    return Projection(name, spec.pre, spec.post, int(n_post), indptr, post_index, weight, conn.rule)
 
 
 def _all_to_all(n_pre: int, n_post: int, exclude: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,6 @@ for populations whose spike times are stored (:func:`spike_times_stored`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import h5py
 import numpy as np
 import yaml
@@ -19,6 +17,7 @@ import yaml
 from wi.config import yaml_load
 from wi.errors import UserError
 from wi.infer.metrics import time_to_r90_ms as _time_to_r90_ms
+from wi.store.inference import InferenceResult, read_results
 from wi.store.populations import require_spikes, spike_counts, spikes_stored
 from wi.store.reader import attr_str  # noqa: F401 (used here and by wi.show / wi.plot)
 
@@ -104,19 +103,34 @@ def rates_hz(h5: h5py.File, pop: str, duration_ms: float) -> np.ndarray:
     return spike_counts(h5, pop) / (duration_ms / 1000.0)
 
 
-def first_spikes(
-    h5: h5py.File, pop: str, t_max_ms: float, duration_ms: float, max_neurons: int | None = None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Spikes before ``t_max_ms`` of the first ``max_neurons`` neurons of ``pop``.
+def raster_neurons(n_neurons: int, max_neurons: int | None) -> np.ndarray:
+    """The neurons a raster shows: all of them, or ``max_neurons`` evenly spaced ones
+    (``floor(k * n_neurons / max_neurons)``, k = 0 .. max_neurons - 1: neuron 0 and every
+    (n_neurons / max_neurons)-th after it), int64 ascending."""
+    if max_neurons is None or n_neurons <= max_neurons:
+        return np.arange(n_neurons, dtype=np.int64)
+    return (np.arange(max_neurons, dtype=np.int64) * n_neurons) // max_neurons
 
-    Returns ``(times_ms, neuron_index, n_neurons_shown)``. Reads per neuron a prefix of its
-    train: first about 1.5x the count expected from its mean rate, doubled until the last value
-    read is >= ``t_max_ms`` or the train ends. Cost O(spikes shown), not O(spikes stored).
+
+def first_spikes(
+    h5: h5py.File,
+    pop: str,
+    t_max_ms: float,
+    duration_ms: float,
+    max_neurons: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Spikes before ``t_max_ms`` of the neurons :func:`raster_neurons` picks from ``pop``
+    (all, or ``max_neurons`` evenly spaced).
+
+    Returns ``(times_ms, neuron_index, n_neurons_shown)``; ``neuron_index`` is the neuron's
+    index in the population. Reads per neuron a prefix of its train: first about 1.5x the count
+    expected from its mean rate, doubled until the last value read is >= ``t_max_ms`` or the
+    train ends. Cost O(spikes shown), not O(spikes stored).
     """
     ends = spike_ends(h5, pop)
     ds = h5[f"populations/{pop}/spike_times"]
-    n = len(ends) if max_neurons is None else min(len(ends), max_neurons)
-    if n and ends[n - 1] > ds.shape[0]:
+    chosen = raster_neurons(len(ends), max_neurons)
+    if len(chosen) and ends[chosen[-1]] > ds.shape[0]:
         raise UserError(
             "index points past the end of spike_times",
             file=h5.filename,
@@ -124,10 +138,9 @@ def first_spikes(
         )
     frac = min(1.0, t_max_ms / duration_ms) if duration_ms > 0 else 1.0
     times, neurons = [], []
-    start = 0
-    for i in range(n):
-        stop = int(ends[i])
-        count = stop - start
+    for i in chosen:
+        start = int(ends[i - 1]) if i else 0
+        count = int(ends[i]) - start
         want = min(count, max(_FIRST_READ, int(1.5 * count * frac) + 1))
         while True:
             block = ds[start : start + want] if want else np.empty(0)
@@ -137,67 +150,33 @@ def first_spikes(
         block = block[: np.searchsorted(block, t_max_ms, side="left")]
         times.append(np.asarray(block, np.float64))
         neurons.append(np.full(len(block), i, np.int64))
-        start = stop
     if not times:
         return np.empty(0), np.empty(0, np.int64), 0
-    return np.concatenate(times), np.concatenate(neurons), n
+    return np.concatenate(times), np.concatenate(neurons), len(chosen)
 
 
 # ----------------------------------------------------------------------------- inference
-@dataclass
-class MethodResult:
-    """One ``/inference/<method>`` group: history times, metrics, attrs; weights read lazily."""
-
-    name: str
-    time_ms: np.ndarray
-    metrics: dict[str, np.ndarray]
-    attrs: dict = field(default_factory=dict)
-    group: h5py.Group | None = None
-
-    @property
-    def projection(self) -> str:
-        return str(self.attrs.get("projection") or "input_output")
-
-    def final_weights(self) -> np.ndarray:
-        """The estimate after all the data: the LAST history row (n_post, n_pre)."""
-        return np.asarray(self.group["weights"][-1], np.float64)
-
-    @property
-    def n_checks(self) -> int:
-        return int(self.group["weights"].shape[0])
-
-    def final(self, metric: str) -> float:
-        v = self.metrics.get(metric)
-        return float(v[-1]) if v is not None and len(v) else float("nan")
+#: One method's result on one projection (:class:`wi.store.inference.InferenceResult`).
+MethodResult = InferenceResult
 
 
-def inference_results(h5: h5py.File) -> list[MethodResult]:
-    """Every ``/inference/<method>`` group in file order (checked against the layout)."""
-    if "inference" not in h5:
-        return []
-    out = []
-    for name, g in h5["inference"].items():
-        if not isinstance(g, h5py.Group):
-            continue
-        for d in ("weights", "time_ms"):
-            if d not in g:
-                raise UserError("dataset missing", file=h5.filename, key=f"/inference/{name}/{d}")
-        w = g["weights"]
-        t = np.asarray(g["time_ms"][()], np.float64)
-        if w.ndim != 3 or w.shape[0] != len(t):
-            raise UserError(
-                f"weights shape {w.shape} does not match time_ms {t.shape} "
-                "(expected (n_checks, n_post, n_pre))",
-                file=h5.filename,
-                key=f"/inference/{name}/weights",
-            )
-        metrics = {}
-        if "metrics" in g:
-            for m, ds in g["metrics"].items():
-                metrics[m] = np.asarray(ds[()], np.float64)
-        attrs = {k: (attr_str(v) if isinstance(v, bytes | str) else v) for k, v in g.attrs.items()}
-        out.append(MethodResult(name, t, metrics, attrs, g))
-    return sorted(out, key=lambda r: _method_order(r.name))
+def inference_results(h5: h5py.File) -> list[InferenceResult]:
+    """Every inference result of the file (schema versions 1 and 2, read by
+    :func:`wi.store.inference.read_results`), ordered by projection (file order) then method
+    (stdwi, akrout, rdd, bayes, others; each clean variant before its noisy one)."""
+    results = read_results(h5)
+    first = {}
+    for r in results:
+        first.setdefault(r.projection, len(first))
+    return sorted(results, key=lambda r: (first[r.projection], _method_order(r.name)))
+
+
+def by_projection(results: list[InferenceResult]) -> dict[str, list[InferenceResult]]:
+    """The results grouped by the projection they estimate (order kept)."""
+    out: dict[str, list[InferenceResult]] = {}
+    for r in results:
+        out.setdefault(r.projection, []).append(r)
+    return out
 
 
 def _method_order(name: str) -> tuple:

@@ -1,8 +1,20 @@
-"""Figures of a weight-inference run (``lif_feedforward`` / ``wiener`` / external data).
+"""Figures of a weight-inference run (``lif_feedforward`` / ``wiener`` / ``network`` /
+external data).
 
 Each ``fig_*`` function takes arrays already read and returns a matplotlib Figure, so tests can
 inspect what is drawn; :func:`figures` decides which fit the file and reads only their data (a
 run written with ``record.spikes: false`` has no raster: its rates come from the counts).
+
+Several populations and projections: the raster has one panel per population whose spike
+times are stored, each showing at most :data:`RASTER_MAX_NEURONS` neurons (a larger
+population shows that many, evenly spaced: :func:`wi.plot.data.raster_neurons`; the y axis is
+the neuron's index in its population); the rate histograms one panel per population; the
+inference curves one row of panels per inferred projection; the scatter of final estimate
+against truth, on the projection's existing synapses (at most :data:`SCATTER_MAX` points drawn),
+one figure per projection (``weights_scatter_<projection>`` when there are several); the
+heatmaps only for results on every pair of an all-to-all projection of at most
+:data:`HEATMAP_MAX` pairs. Detection metrics (``auc_roc``, ``auc_pr``) get curve panels when
+a result stores finite values of them.
 """
 
 from __future__ import annotations
@@ -25,11 +37,29 @@ from wi.plot.style import (
 )
 
 RASTER_MS = 1000.0
+#: Neurons drawn per population in the raster (more: that many, evenly spaced).
 RASTER_MAX_NEURONS = 400
+#: Most points drawn per scatter panel (more synapses: that many, evenly spaced in CSR order;
+#: Pearson r and the scale a are computed on all of them).
+SCATTER_MAX = 20_000
+#: Largest n_pre * n_post drawn as a heatmap.
+HEATMAP_MAX = 250_000
+#: Panels per row of the firing-rate figure.
+RATE_COLUMNS = 4
+#: Curves drawn when present, in this order (detection metrics only with absent pairs).
+CURVE_METRICS = ("pearson_r", "sign_accuracy", "auc_roc", "auc_pr")
+CURVE_LABELS = {
+    "pearson_r": "Pearson r (true vs inferred)",
+    "sign_accuracy": "sign accuracy",
+    "auc_roc": "detection AUC-ROC",
+    "auc_pr": "detection AUC-PR",
+}
 
 
 def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_ms: float):
-    """Spike raster, one panel per population: ``(name, times_ms, neuron, n_shown, n_total)``."""
+    """Spike raster, one panel per population: ``(name, times_ms, neuron, n_shown, n_total)``;
+    ``neuron`` is the index in the population (y axis), ``n_shown`` of the ``n_total`` neurons
+    are drawn (evenly spaced when fewer)."""
     heights = [max(1.0, min(3.0, n / 40)) for _, _, _, n, _ in pops]
     fig, axes = new_figure(
         7.0,
@@ -49,8 +79,8 @@ def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_m
             color=POPULATION_COLOURS.get(name, "k"),
             rasterized=len(t) > 5000,
         )
-        ax.set_ylim(-0.5, max(n_shown, 1) - 0.5)
-        shown = f" (first {n_shown} of {n_total})" if n_shown < n_total else ""
+        ax.set_ylim(-0.5, max(n_total, 1) - 0.5)
+        shown = f" ({n_shown} of {n_total}, evenly spaced)" if n_shown < n_total else ""
         ax.set_ylabel(f"{name}\nneuron{shown}")
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     axes[-1, 0].set_xlim(0, t_max_ms)
@@ -60,9 +90,15 @@ def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_m
 
 
 def fig_rates(pops: list[tuple[str, np.ndarray]]):
-    """Histogram of per-neuron mean firing rates (Hz), one panel per population."""
-    fig, axes = new_figure(3.6 * len(pops), 2.8, 1, len(pops))
-    for ax, (name, rates) in zip(axes[0], pops, strict=True):
+    """Histogram of per-neuron mean firing rates (Hz), one panel per population (rows of at
+    most :data:`RATE_COLUMNS`)."""
+    ncols = min(len(pops), RATE_COLUMNS)
+    nrows = -(-len(pops) // ncols)
+    fig, axes = new_figure(3.6 * ncols, 2.8 * nrows, nrows, ncols)
+    flat = list(axes.flat)
+    for ax in flat[len(pops) :]:
+        ax.set_visible(False)
+    for ax, (name, rates) in zip(flat, pops, strict=False):
         bins = min(30, max(5, int(np.sqrt(len(rates))) + 1))
         ax.hist(
             rates,
@@ -71,33 +107,37 @@ def fig_rates(pops: list[tuple[str, np.ndarray]]):
             edgecolor="white",
             linewidth=0.5,
         )
-        ax.set_title(f"{name}: {len(rates)} neurons, mean {rates.mean():.3g} Hz (dashed)")
+        mean = rates.mean() if len(rates) else float("nan")
+        ax.set_title(f"{name}: {len(rates)} neurons, mean {mean:.3g} Hz (dashed)")
         ax.set_xlabel("firing rate (Hz)")
-        ax.axvline(rates.mean(), color="k", ls="--", lw=1, label="mean")
+        if len(rates):
+            ax.axvline(mean, color="k", ls="--", lw=1, label="mean")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0, 0].set_ylabel("neurons")
+    for row in range(nrows):
+        axes[row, 0].set_ylabel("neurons")
     return fig
 
 
-def fig_scatter(true_w: np.ndarray, estimates: dict[str, np.ndarray], one_to_one: bool = False):
-    """True (x) vs inferred (y, times its least-squares scale a) final weights per method, with
-    the identity line and Pearson r in the legend. ``one_to_one``: only the diagonal (Wiener
-    protocol: pair i's weight)."""
+def fig_scatter(truth: np.ndarray, estimates: dict[str, np.ndarray], title: str = ""):
+    """True (x) vs inferred (y, times its least-squares scale a) final weights per method, on
+    the projection's existing synapses (``truth`` and each estimate: (n_synapses,), same
+    order), with the identity line and Pearson r in the legend."""
     n = len(estimates)
     ncols = min(n, 4)
     nrows = -(-n // ncols)
     fig, axes = new_figure(3.3 * ncols, 3.3 * nrows, nrows, ncols)
-    x = np.diagonal(true_w) if one_to_one else true_w.ravel()
+    x = np.asarray(truth, np.float64)
     lims = []
     for k, (name, est) in enumerate(estimates.items()):
         ax = axes[k // ncols, k % ncols]
-        g = np.diagonal(est) if one_to_one else est.ravel()
+        g = np.asarray(est, np.float64)
         a = ls_scale(g, x)
         y = a * g
+        shown = (np.arange(min(len(x), SCATTER_MAX)) * len(x)) // max(1, min(len(x), SCATTER_MAX))
         ax.scatter(
-            x,
-            y,
-            s=8,
+            x[shown],
+            y[shown],
+            s=8 if len(x) < 2000 else 3,
             alpha=0.6,
             color=method_colour(name),
             edgecolors="none",
@@ -120,38 +160,52 @@ def fig_scatter(true_w: np.ndarray, estimates: dict[str, np.ndarray], one_to_one
         ax.set_xlim(lo - pad, hi + pad)  # same square frame in every panel
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_aspect("equal")
-    fig.suptitle(
-        "Final estimates, least-squares scaled" + (" (one-to-one pairs)" if one_to_one else "")
-    )
+    drawn = f" ({SCATTER_MAX} of {len(x)} synapses drawn)" if len(x) > SCATTER_MAX else ""
+    fig.suptitle("Final estimates, least-squares scaled" + drawn + title)
     return fig
 
 
 def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None = None):
-    """Pearson r and sign accuracy against data time (s), all methods (the paper's figure)."""
-    metrics = [m for m in ("pearson_r", "sign_accuracy") if any(m in r.metrics for r in results)]
-    labels = {"pearson_r": "Pearson r (true vs inferred)", "sign_accuracy": "sign accuracy"}
-    fig, axes = new_figure(4.2 * len(metrics), 3.4, 1, len(metrics))
-    for ax, m in zip(axes[0], metrics, strict=True):
-        for res in results:
-            if m in res.metrics:
-                ax.plot(
-                    res.time_ms / 1000.0,
-                    res.metrics[m],
-                    color=method_colour(res.name),
-                    ls="--" if is_noisy(res.name) else "-",
-                    label=method_label(res.name),
-                )
-        if m == "pearson_r":
-            ax.axhline(0.9, color="0.6", lw=0.8, ls=":", label="_r = 0.9")
-            ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
-        else:
-            ax.axhline(0.5, color="0.6", lw=0.8, ls=":", label="_chance")
-            ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
-        ax.set_xlabel("data time (s)")
-        ax.set_ylabel(labels[m])
-        ax.set_xlim(left=0)
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6))
+    """Pearson r and sign accuracy (and the detection AUCs when stored) against data time (s),
+    all methods (the paper's figure); one row of panels per projection, titled with its name
+    when there are several."""
+    groups = data.by_projection(results)
+    metrics = [m for m in CURVE_METRICS if any(_drawn(r, m) for r in results)]
+    fig, axes = new_figure(4.2 * len(metrics), 3.4 * len(groups), len(groups), len(metrics))
+    for row, (proj, group) in enumerate(groups.items()):
+        for ax, m in zip(axes[row], metrics, strict=True):
+            for res in group:
+                if _drawn(res, m):
+                    ax.plot(
+                        res.time_ms / 1000.0,
+                        res.metrics[m],
+                        color=method_colour(res.name),
+                        ls="--" if is_noisy(res.name) else "-",
+                        label=method_label(res.name),
+                    )
+            if not any(_drawn(res, m) for res in group):
+                what = "no absent pairs" if m.startswith("auc") else "not scored"
+                ax.text(0.5, 0.5, f"no values ({what})", ha="center", va="center",
+                        transform=ax.transAxes, color="0.4")  # fmt: skip
+            if m == "pearson_r":
+                ax.axhline(0.9, color="0.6", lw=0.8, ls=":", label="_r = 0.9")
+                ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
+            else:
+                ax.axhline(0.5, color="0.6", lw=0.8, ls=":", label="_chance")
+                ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
+            ax.set_xlabel("data time (s)")
+            ax.set_ylabel(CURVE_LABELS[m])
+            ax.set_xlim(left=0)
+            if len(groups) > 1:
+                ax.set_title(proj, loc="left")
+    handles, names = {}, []
+    for ax in axes.flat:
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            if n not in handles:
+                handles[n] = h
+                names.append(n)
+    fig.legend([handles[n] for n in names], names, loc="outside lower center",
+               ncols=min(len(names), 6))  # fmt: skip
     if noise:
         what = ", ".join(f"{k} = {v:g}" for k, v in noise.items())
         if any(is_noisy(r.name) for r in results):
@@ -159,6 +213,13 @@ def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None 
         else:
             fig.suptitle(f"With observation noise: {what}")
     return fig
+
+
+def _drawn(res: data.MethodResult, metric: str) -> bool:
+    """Whether ``res`` has a curve of ``metric`` with a value (detection AUCs are NaN when the
+    pair set has no absent pairs; every score is NaN without true weights)."""
+    v = res.metrics.get(metric)
+    return v is not None and bool(np.isfinite(v).any())
 
 
 def fig_noise(pairs: list[tuple[data.MethodResult, data.MethodResult]]):
@@ -229,19 +290,17 @@ def noisy_pairs(results: list[data.MethodResult]):
     return pairs
 
 
-def _one_to_one(kind: str | None, w: np.ndarray | None) -> bool:
-    if kind == "wiener":
-        return True
-    if w is None or w.ndim != 2 or w.shape[0] != w.shape[1] or w.shape[0] < 2:
-        return False
-    return not np.any(w - np.diag(np.diagonal(w)))
+def _heatmap_ok(r: data.MethodResult) -> bool:
+    """A heatmap fits a result on every pair of a projection whose synapses are every pair
+    (all_to_all) of at most :data:`HEATMAP_MAX` pairs; a one-to-one or sparse projection is
+    shown by its scatter only."""
+    return r.n_pairs == r.n_pre * r.n_post <= HEATMAP_MAX and bool(r.exists.all())
 
 
 def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
     """``(name, build)`` for every figure whose data are in the file."""
     out: list[tuple[str, Callable]] = []
     duration_ms = float(h5.attrs["duration_ms"])
-    kind = data.attr_str(h5.attrs.get("kind"))
     pops = data.populations(h5)
     # the raster needs spike times (absent with record.spikes: false); rates need only counts
     timed = [p for p in pops if data.spike_times_stored(h5, p)]
@@ -268,28 +327,62 @@ def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
         return out
     cfg = data.run_config(h5)
     noise = data.observation_noise(cfg)
-    if any("pearson_r" in r.metrics or "sign_accuracy" in r.metrics for r in results):
+    if any(_drawn(r, m) for r in results for m in CURVE_METRICS):
         out.append(("inference_curves", lambda: fig_curves(results, noise)))
     pairs = noisy_pairs(results)
     if pairs:
         out.append(("noise_curves", lambda: fig_noise(pairs)))
-    # group methods by the projection they estimate; one scatter/heatmap per projection
-    projections: dict[str, list[data.MethodResult]] = {}
-    for r in results:
-        projections.setdefault(r.projection, []).append(r)
-    for proj, group in projections.items():
-        key = f"network/{proj}/weights"
-        true_w = np.asarray(h5[key][()], np.float64) if key in h5 else None
-        suffix = "" if len(projections) == 1 else f"_{proj}"
-        one = _one_to_one(kind, true_w)
+    groups = data.by_projection(results)
+    for proj, group in groups.items():
+        suffix = "" if len(groups) == 1 else f"_{proj}"
+        truth = group[0].truth
+        if truth is not None:
+            title = _scatter_title(group[0], proj, len(groups) > 1)
 
-        def ests(group=group):
-            return {r.name: r.final_weights() for r in group}
+            def scatter(group=group, title=title):
+                first = group[0]
+                keep = first.exists
+                x = first.truth[keep]
+                ests = {}
+                for r in group:
+                    same = np.array_equal(r.pre_index, first.pre_index) and np.array_equal(
+                        r.post_index, first.post_index
+                    )
+                    ests[r.name] = r.final[keep] if same else _on_pairs(r, first, keep)
+                return fig_scatter(x, ests, title)
 
-        if true_w is not None:
-            out.append(
-                (f"weights_scatter{suffix}", lambda t=true_w, e=ests, o=one: fig_scatter(t, e(), o))
-            )
-        if not one:
-            out.append((f"weights_heatmap{suffix}", lambda t=true_w, e=ests: fig_heatmaps(t, e())))
+            out.append((f"weights_scatter{suffix}", scatter))
+        dense = [r for r in group if _heatmap_ok(r)]
+        if dense:
+
+            def heatmaps(dense=dense):
+                true_w = None
+                if dense[0].truth is not None:
+                    true_w = np.zeros((dense[0].n_post, dense[0].n_pre))
+                    true_w[dense[0].post_index, dense[0].pre_index] = dense[0].truth
+                return fig_heatmaps(true_w, {r.name: r.final_dense() for r in dense})
+
+            out.append((f"weights_heatmap{suffix}", heatmaps))
     return out
+
+
+def _scatter_title(r: data.MethodResult, proj: str, named: bool) -> str:
+    """The scatter's title after "Final estimates, least-squares scaled": the projection (when
+    several) and which synapses are drawn, on a second line."""
+    parts = [f"{proj}: {r.pre} → {r.post}"] if named else []
+    e = r.exists
+    if int(e.sum()) == r.n_pre == r.n_post > 0 and np.array_equal(r.pre_index[e], r.post_index[e]):
+        parts.append("one-to-one pairs")
+    elif not e.all():
+        parts.append(f"{int(e.sum())} existing synapses")
+    return ("\n" + ", ".join(parts)) if parts else ""
+
+
+def _on_pairs(r: data.MethodResult, ref: data.MethodResult, keep: np.ndarray) -> np.ndarray:
+    """The final estimate of ``r`` on the pairs ``ref`` keeps (NaN where ``r`` lacks one)."""
+    n_post = max(r.n_post, ref.n_post)
+    key_r = r.pre_index.astype(np.int64) * n_post + r.post_index
+    key = ref.pre_index[keep].astype(np.int64) * n_post + ref.post_index[keep]
+    at = np.minimum(np.searchsorted(key_r, key), max(len(key_r) - 1, 0))
+    found = key_r[at] == key if len(key_r) else np.zeros(len(key), bool)
+    return np.where(found, r.final[at] if len(key_r) else np.nan, np.nan)

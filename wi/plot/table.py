@@ -6,6 +6,9 @@ A row is one sweep point, as ``wi collect`` writes it: ``point``, ``index``, the
 ``<method>.<metric>`` (e.g. ``stdwi.pearson_r``, ``stdwi_noisy.pearson_r``) and for
 autoencoder sweeps ``autoencoder.<metric>`` (e.g. ``autoencoder.reconstruction_error_late``).
 
+A table of runs that inferred several projections has a ``projection`` column and one row per
+(point, projection): each projection gets its own figures (``sweep_<key>_<projection>``).
+
 Only points in state ``done`` are drawn (a failed point has no scores and is not a level of
 any parameter). Points that differ only in ``seed`` are aggregated: mean and sample SD
 (ddof = 1) over seeds, ignoring missing values (r never reaching 0.9); one value has no
@@ -32,19 +35,32 @@ from wi.plot.style import (
 )
 from wi.sweep.collect import mean_sd
 
-METRICS = ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled", "time_to_r90_ms", "runtime_s")
+METRICS = (
+    "pearson_r",
+    "sign_accuracy",
+    "cosine",
+    "rmse_scaled",
+    "auc_roc",
+    "auc_pr",
+    "time_to_r90_ms",
+    "runtime_s",
+)
 METRIC_LABELS = {
     "pearson_r": "final Pearson r",
     "sign_accuracy": "final sign accuracy",
     "cosine": "final cosine similarity",
     "rmse_scaled": "RMSE after LS scaling",
+    "auc_roc": "detection AUC-ROC (existing vs absent)",
+    "auc_pr": "detection AUC-PR (existing vs absent)",
     "time_to_r90_ms": "time to r >= 0.9 (s; seeds reaching it)",
     "runtime_s": "runtime (s)",
 }
 AUTOENCODER = "autoencoder"  # metric group of autoencoder sweeps: autoencoder.<metric>
 STATE = "state"  # wi collect's column of the point's state; only "done" points have scores
 DONE = "done"
+PROJECTION = "projection"  # wi collect's column when runs inferred several projections
 NOT_PARAMETERS = {
+    PROJECTION,
     "seed",
     "id",
     "index",
@@ -282,6 +298,19 @@ def figures(path: Path) -> list[tuple[str, Callable]]:
             "not a table written by `wi collect`",
             file=path,
         )
+    projections = [] if PROJECTION not in cols else sorted(set(map(str, cols[PROJECTION])))
+    if len(projections) > 1:
+        out = []
+        for proj in projections:
+            keep = [i for i, v in enumerate(cols[PROJECTION]) if str(v) == proj]
+            sub = {h: [col[i] for i in keep] for h, col in cols.items()}
+            for name, make in _figures(header, sub, metric_cols, path, proj):
+                out.append((f"{name}_{proj}", make))
+        return out
+    return _figures(header, cols, metric_cols, path, None)
+
+
+def _figures(header, cols, metric_cols, path, projection) -> list[tuple[str, Callable]]:
     params = swept_parameters(header, cols, metric_cols)
     # panels: metrics worth drawing that some point has a value for (e.g. no time-to-r90 panel
     # when no run reached r >= 0.9)
@@ -292,16 +321,26 @@ def figures(path: Path) -> list[tuple[str, Callable]]:
     }
     metric_cols = {m: d for m, d in metric_cols.items() if d}
     if not metric_cols:
+        if projection is not None:
+            return []
         raise UserError("no metric has a value: no point finished", file=path)
+    title = "" if projection is None else f" (projection {projection})"
     if not params:
-        return [("sweep_methods", lambda: fig_methods(cols, metric_cols))]
+        return [("sweep_methods", lambda: _titled(fig_methods(cols, metric_cols), title))]
     out = []
     for p in params:
         others = [o for o in params if o != p]
         out.append(
             (
                 f"sweep_{p.replace('.', '_')}",
-                lambda p=p, o=others: fig_parameter(p, cols, metric_cols, o),
+                lambda p=p, o=others: _titled(fig_parameter(p, cols, metric_cols, o), title),
             )
         )
     return out
+
+
+def _titled(fig, extra: str):
+    """Append ``extra`` to the figure's title."""
+    if extra:
+        fig.suptitle(fig.get_suptitle() + extra)
+    return fig

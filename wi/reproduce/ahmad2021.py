@@ -15,6 +15,7 @@ import numpy as np
 from wi.plot.data import inference_results, time_to_r90_ms
 from wi.reproduce import claims, figures
 from wi.reproduce.recipe import Experiment, Paper
+from wi.store.inference import PROJECTION_V1
 from wi.sweep.collect import mean_sd
 
 METHODS = ("stdwi", "akrout", "rdd")
@@ -52,7 +53,7 @@ def histories(sr, methods) -> dict[str, dict]:
     for row in sorted(sr.finished(), key=lambda r: r.get("seed", 0)):
         with h5py.File(sr.run_file(row), "r") as h5:
             for res in inference_results(h5):
-                if res.name not in methods:
+                if res.name not in methods or res.projection != PROJECTION_V1:
                     continue
                 d = out.setdefault(res.name, {"time_s": None, "pearson_r": [],
                                               "sign_accuracy": [], "seed": [],

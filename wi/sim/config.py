@@ -184,17 +184,19 @@ class _WithInfer(RunBase):
         """Spikes added by observation noise per 1000 ms block (at a nominal rate); the
         history's check times and per-check scores (Python floats in lists) per method."""
         added = self.observation_noise.add_fraction * n_neurons * _NOMINAL_RATE_HZ
-        # per check: the time and the 4 scores of wi.infer.metrics.NAMES, about 32 B per
+        # per check: the time and the 6 scores of wi.infer.metrics.ALL_NAMES, about 32 B per
         # float held in a Python list
-        per_check = 5 * 32 * self._n_methods()
+        per_check = 7 * 32 * self._n_methods()
         return [
             ("observation_noise.add_fraction", 2 * added * (_EVENT + _F8)),
             ("infer.check_interval_ms", self._n_checks() * per_check),
         ]
 
-    def _history_warning(self, n_synapses: float) -> list[str]:
-        """The estimate history is spooled to a temporary file: one row per check."""
-        size = self._n_checks() * n_synapses * _F8 * self._n_methods()
+    def _history_warning(self, n_pairs: float) -> list[str]:
+        """The estimate history is spooled to a temporary file: one row of at most
+        ``infer.history.max_synapses`` pairs per check, then the final row of every pair."""
+        row = min(float(n_pairs), float(self.infer.history.max_synapses))
+        size = (self._n_checks() * row + n_pairs) * _F8 * self._n_methods()
         return disk_warning(size, "infer.check_interval_ms", "inference history")
 
 
@@ -315,7 +317,8 @@ class WienerConfig(_WithInfer):
             out.append(f"input.rate_hz * timestep_ms = {p:.3g}: use a smaller timestep_ms")
         if self.record.voltages:  # output voltages, float32
             out += disk_warning(float(self.network.n_pairs) * self.n_steps * 4, "record.voltages")
-        return out + self._history_warning(self.network.n_pairs)  # the diagonal only
+        n = float(self.network.n_pairs)  # the diagonal and the absent pairs sampled
+        return out + self._history_warning(n + min(float(self.infer.absent_pairs), n * n - n))
 
     def memory_terms(self) -> list[tuple[str, float]]:
         """Dominant allocations ``(key, bytes)`` of a run (simulation and inference)."""
@@ -328,11 +331,13 @@ class WienerConfig(_WithInfer):
         spread = nrn.diffusion_per_ms**0.5
         out_per_chunk = 2.0 * n * _CHUNK_MS * (drift + spread) / drop * _EVENT
         in_per_chunk = 1.2 * n * self.input.rate_hz * _CHUNK_MS / 1e3 * (_EVENT + _F8)
+        # inferred pairs: the diagonal plus up to infer.absent_pairs absent ones, each with
+        # indices, truth, initial guess, a by-post view (about 40 B) and per method its
+        # estimate, snapshot and state (about 24 B); the one-to-one weights are never dense
+        pairs = n + min(float(self.infer.absent_pairs), float(n) * n - n)
         terms = [
-            # the diagonal weights as a dense matrix and the initial guess; per method its
-            # estimate, state and snapshot
-            ("network.n_pairs", (2 + 3 * self._n_methods()) * float(n) * n * _F8),
-            ("network.n_pairs", (4000 + chunk_steps) * n * _F8),  # noise blocks, traces
+            ("network.n_pairs", pairs * (40.0 + 24.0 * self._n_methods())),
+            ("network.n_pairs", (2 * 4000 + chunk_steps) * n * _F8),  # noise blocks, traces
             (
                 "neuron.drift_per_ms" if drift >= spread else "neuron.diffusion_per_ms",
                 out_per_chunk,

@@ -18,8 +18,9 @@ Bernoulli trials are drawn in O(spikes) by geometric gaps over the step-major se
 (step, active unit) trials, so events come out sorted by (step, unit) without a sort.
 
 Random numbers: periods are grouped in blocks of ``PERIODS_PER_BLOCK``; block b draws its
-subsets from ``stream(seed, "stimulus_schedule", b)`` and its spikes from
-``stream(seed, "stimulus", b)``. A block is always generated whole, so neither chunk size
+subsets from ``stream(seed, "stimulus_schedule", *key, b)`` and its spikes from
+``stream(seed, "stimulus", *key, b)``, with ``key = ()`` for the ``lif_feedforward`` kind and
+``key = (crc32(name),)`` for a poisson population ``name`` of a ``network``. A block is always generated whole, so neither chunk size
 nor run duration changes any number: a run is an exact prefix of a longer one.
 """
 
@@ -289,12 +290,20 @@ class StimulusSource:
     """Stimulus spikes of one run, produced block by block in time order.
 
     :meth:`events` returns the events of consecutive windows ``[start, stop)``; memory holds at
-    most one block of events.
+    most one block of events. ``key`` (extra stream indices) tells populations apart.
     """
 
-    def __init__(self, params: StimulusParams, seed: int, period_ms: float, timestep_ms: float):
+    def __init__(
+        self,
+        params: StimulusParams,
+        seed: int,
+        period_ms: float,
+        timestep_ms: float,
+        key: tuple[int, ...] = (),
+    ):
         self.params = params
         self.seed = int(seed)
+        self.key = tuple(int(k) for k in key)
         self.period_ms = float(period_ms)
         self.timestep_ms = float(timestep_ms)
         self._next_block = 0
@@ -308,8 +317,8 @@ class StimulusSource:
         )
         steps, units, active = stimulus_block(
             self.params,
-            stream(self.seed, "stimulus_schedule", b),
-            stream(self.seed, "stimulus", b),
+            stream(self.seed, "stimulus_schedule", *self.key, b),
+            stream(self.seed, "stimulus", *self.key, b),
             bounds,
         )
         return bounds, SpikeEvents(steps, units), active
@@ -326,3 +335,31 @@ class StimulusSource:
         out = SpikeEvents.concat(parts)
         self._buf = self._buf.window(stop, self._buf_stop)
         return out
+
+
+class BernoulliSource:
+    """``n`` independent Bernoulli(p)-per-step trains, drawn in blocks of ``block_steps`` steps
+    (block b from ``stream(seed, name, b)``, :func:`bernoulli_events`): the inputs of the
+    ``wiener`` kind (``name = "wiener_input"``). Same interface as :class:`StimulusSource`."""
+
+    def __init__(self, n: int, p: float, seed: int, name: str, block_steps: int):
+        self.n = int(n)
+        self.p = float(p)
+        self.seed = int(seed)
+        self.name = str(name)
+        self.block_steps = int(block_steps)
+        self._block = -1
+        self._events = SpikeEvents.empty()
+
+    def events(self, start: int, stop: int) -> SpikeEvents:
+        """Events with ``start <= step < stop`` (any window; blocks are regenerated on demand)."""
+        parts = []
+        size = self.block_steps
+        for b in range(start // size, (stop - 1) // size + 1 if stop > start else start // size):
+            if b != self._block:
+                steps, units = bernoulli_events(
+                    stream(self.seed, self.name, b), self.n, b * size, size, self.p
+                )
+                self._block, self._events = b, SpikeEvents(steps, units)
+            parts.append(self._events.window(start, stop))
+        return SpikeEvents.concat(parts)

@@ -20,8 +20,8 @@ Every spike counts: two spikes of one neuron in one step add two jumps. A spike 
 contributes ``k(0) = 0`` at step s and ``k(m dt)`` at step ``s + m``.
 
 Because the recursion is linear, a weighted sum of PSPs ``I_i = sum_j W_ij x_j`` is carried by
-two states per POST neuron that jump by ``W_ij * jump`` at each spike of j (the network kernel
-does this); :func:`psp_traces` filters each neuron's own train (e.g. traces for inference).
+two states per POST neuron that jump by ``W_ij * jump`` at each spike of j (the engine,
+:mod:`wi.sim.engine`, does this); :func:`psp_traces` filters each neuron's own train (e.g. traces for inference).
 Both run the one implementation of the recursion here: :func:`psp_decay` and :func:`psp_jump`.
 """
 
@@ -163,7 +163,7 @@ def psp_traces(params, state, spike_steps, spike_neurons, n_steps):
     """Filter spike events through the double exponential for ``n_steps`` steps.
 
     Per step t: decay (:func:`psp_decay`), then one jump per event at t (:func:`psp_jump`),
-    then ``x[t] = slow - fast``. The network kernel (:mod:`wi.sim.feedforward`) runs the same
+    then ``x[t] = slow - fast``. The engine (:mod:`wi.sim.engine`) runs the same
     two functions on its PSP states.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Wiener-process output neurons driven one-to-one by Poisson inputs.
+"""Wiener-process neurons, Norse style: params + state + pure step.
 
 Conventions (those of the original ``wiener_process`` and ``simulate_networks.py``; time in ms,
 mu = ``drift_per_ms``, D = ``diffusion_per_ms``, dt = ``timestep_ms``)::
@@ -15,9 +15,13 @@ after step s's threshold/drop, i.e. the membrane when the spike arrived, BEFORE 
 ``threshold - target_voltage`` is the distance to threshold when the spike arrived, and the
 mark equals the recorded ``voltage`` of the target at step s.
 
-Inputs fire in each step with probability ``rate_hz * dt / 1000``. Random numbers come in
-blocks of ``BLOCK_STEPS`` steps: block b draws its input spikes from
-``stream(seed, "wiener_input", b)`` and its noise from ``stream(seed, "wiener_noise", b)``.
+Each input synapse adds its weight w to ``pending`` at the step of the spike; the engine
+(:mod:`wi.sim.engine`) adds ``pending`` to the membrane in the next step's update. The noise
+``z`` comes in blocks of ``BLOCK_STEPS`` steps (:class:`WienerNoise`): block b of a population
+draws ``standard_normal((BLOCK_STEPS, n))`` from ``stream(seed, "wiener_noise", *key, b)``
+(``key = ()`` for the ``wiener`` kind, ``(crc32(name),)`` for a population of a ``network``).
+In the ``wiener`` kind, the inputs fire in each step with probability ``rate_hz * dt / 1000``,
+drawn per block from ``stream(seed, "wiener_input", b)``.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from wi.sim.stimulus import push_event
+from wi.seeding import stream
 
 BLOCK_STEPS = 4000
 
 
 class WienerParams(NamedTuple):
-    """Constants of the Wiener neurons.
+    """Constants of a population of Wiener neurons.
 
     Attributes
     ----------
@@ -44,27 +48,23 @@ class WienerParams(NamedTuple):
         ``sqrt(D dt)``: noise SD per step (threshold units).
     threshold, reset : float
         Threshold and the level a spike drops to (threshold units).
-    weights : ndarray, shape (n,), float64
-        One-to-one input weights (jump per input spike, threshold units).
     """
 
     increment_mean: float
     increment_sd: float
     threshold: float
     reset: float
-    weights: np.ndarray
 
 
 class WienerState(NamedTuple):
-    """``v`` (n,) after step ``step - 1``; ``pending`` (n,) jumps that land at step ``step``."""
+    """``v`` (n,) after step ``t - 1``; ``pending`` (n,) input jumps that land at step ``t``."""
 
     v: np.ndarray
     pending: np.ndarray
-    step: int
 
 
-def wiener_params(neuron, timestep_ms: float, weights: np.ndarray) -> WienerParams:
-    """Wiener-neuron constants from a config ``neuron`` section.
+def wiener_params(neuron, timestep_ms: float) -> WienerParams:
+    """Wiener-neuron constants from a config ``neuron`` section (or ``wiener`` population).
 
     Parameters
     ----------
@@ -72,8 +72,6 @@ def wiener_params(neuron, timestep_ms: float, weights: np.ndarray) -> WienerPara
         ``drift_per_ms``, ``diffusion_per_ms``, ``threshold``, ``reset``.
     timestep_ms : float
         Step dt (ms).
-    weights : ndarray, shape (n,)
-        One-to-one input weights.
 
     Returns
     -------
@@ -84,13 +82,12 @@ def wiener_params(neuron, timestep_ms: float, weights: np.ndarray) -> WienerPara
         math.sqrt(float(neuron.diffusion_per_ms) * timestep_ms),
         float(neuron.threshold),
         float(neuron.reset),
-        np.ascontiguousarray(weights, dtype=np.float64),
     )
 
 
 def wiener_state(n: int) -> WienerState:
     """State of ``n`` neurons before step 0: ``v[-1] = 0``, no pending jumps."""
-    return WienerState(np.zeros(n), np.zeros(n), 0)
+    return WienerState(np.zeros(n), np.zeros(n))
 
 
 def pair_weights(n_pairs: int, weight_max: float) -> np.ndarray:
@@ -114,69 +111,126 @@ def pair_weights(n_pairs: int, weight_max: float) -> np.ndarray:
     return weight_max * ((np.arange(n_pairs) - half) / half)
 
 
-@njit(cache=True)
-def wiener_kernel(params, state, noise, in_steps, in_neurons, record):
-    """Advance ``noise.shape[0]`` steps from ``state``.
+def wiener_table(params: list[WienerParams]) -> np.ndarray:
+    """The constants of several populations as rows of a float64 table (n_pops, 4)."""
+    return np.array([tuple(p) for p in params], dtype=np.float64).reshape(
+        -1, len(WienerParams._fields)
+    )
 
-    There is no PSP here: an input spike's jump lands whole on the next step.
+
+@njit(cache=True)
+def wiener_row(table, p):
+    """Row ``p`` of a :func:`wiener_table` as :class:`WienerParams`."""
+    return WienerParams(table[p, 0], table[p, 1], table[p, 2], table[p, 3])
+
+
+@njit(cache=True)
+def wiener_step(params, v, z, pending):
+    """One step of the membrane (no threshold: :func:`wiener_fire` drops).
 
     Parameters
     ----------
     params : WienerParams
-        Neuron constants and one-to-one weights.
-    state : WienerState
-        State after step ``state.step - 1``; not modified.
-    noise : ndarray, shape (n_steps, n), float64
-        Standard normals of those steps.
-    in_steps : ndarray, shape (n_events,), int64
-        Global steps of the input spikes, sorted, all within the steps simulated.
-    in_neurons : ndarray, shape (n_events,), int
-        Input (= target output neuron) of each spike.
-    record : bool
-        Record the membrane.
+        Neuron constants.
+    v : float
+        Membrane ``v[t-1]`` (threshold units).
+    z : float
+        Standard normal of step t.
+    pending : float
+        Sum of the input jumps of step t-1 (threshold units).
 
     Returns
     -------
-    new_state : WienerState
-        State after the last step.
-    out_steps : ndarray, int64
-        Output spike steps, sorted by (step, neuron).
-    out_neurons : ndarray, int32
-        Output spike neurons.
-    marks : ndarray, shape (n_events,), float64
-        Target voltage of each input event (threshold units).
-    v : ndarray, shape (n, n_steps) or (n, 0), float64
-        Membrane after each step's threshold drops, when ``record``.
+    float
+        ``v[t] = v + mu dt + sqrt(D dt) z + pending``.
     """
-    n_steps, n = noise.shape
-    v = state.v.copy()
-    pending = state.pending.copy()
+    return v + params.increment_mean + params.increment_sd * z + pending
+
+
+@njit(cache=True)
+def wiener_advance(params, v, z, pending):
+    """:func:`wiener_step` for a population, in place; ``pending`` is consumed (set to 0).
+
+    Parameters
+    ----------
+    params : WienerParams
+    v, pending : ndarray, shape (n,), float64
+        Membranes and pending jumps, modified in place.
+    z : ndarray, shape (n,), float64
+        Standard normals of this step.
+    """
+    for i in range(v.shape[0]):  # branch-free, vectorises
+        v[i] = wiener_step(params, v[i], z[i], pending[i])
+        pending[i] = 0.0
+
+
+@njit(cache=True)
+def wiener_fire(params, v, fired, times):
+    """Threshold drops of a population, in place: while ``v[i] >= threshold``, drop ``v[i]``
+    by ``threshold - reset``, each drop one spike.
+
+    Parameters
+    ----------
+    params : WienerParams
+        Neuron constants.
+    v : ndarray, shape (n,), float64
+        Membranes ``v[t]`` before the threshold, modified in place.
+    fired : ndarray, shape (>= n,), int32
+        Receives the spiking neurons, ascending.
+    times : ndarray, shape (>= n,), int64
+        Receives each one's number of spikes (drops).
+
+    Returns
+    -------
+    int
+        The number of spiking neurons (entries written).
+    """
     th = params.threshold
     drop = params.threshold - params.reset
-    mean = params.increment_mean
-    sd = params.increment_sd
-    v_rec = np.empty((n, n_steps if record else 0))
-    out_steps = np.empty(16, np.int64)
-    out_neurons = np.empty(16, np.int32)
-    n_out = 0
-    marks = np.empty(in_steps.shape[0])
-    ptr = 0
-    for k in range(n_steps):
-        t = state.step + k
-        for i in range(n):  # branch-free, vectorises
-            v[i] = v[i] + mean + sd * noise[k, i] + pending[i]
-            pending[i] = 0.0
-        for i in range(n):
-            while v[i] >= th:
-                out_steps, out_neurons, n_out = push_event(out_steps, out_neurons, n_out, t, i)
-                v[i] -= drop
-        while ptr < in_steps.shape[0] and in_steps[ptr] == t:
-            j = in_neurons[ptr]
-            marks[ptr] = v[j]
-            pending[j] += params.weights[j]
-            ptr += 1
-        if record:
-            for i in range(n):
-                v_rec[i, k] = v[i]
-    new = WienerState(v, pending, state.step + n_steps)
-    return new, out_steps[:n_out].copy(), out_neurons[:n_out].copy(), marks, v_rec
+    nf = 0
+    for i in range(v.shape[0]):  # branch-free compaction
+        fired[nf] = i
+        nf += v[i] >= th
+    for e in range(nf):
+        i = fired[e]
+        c = 0
+        while v[i] >= th:
+            v[i] -= drop
+            c += 1
+        times[e] = c
+    return nf
+
+
+class WienerNoise:
+    """The standard normals of one population, block by block.
+
+    Parameters
+    ----------
+    seed : int
+        Run seed.
+    n : int
+        Neurons.
+    key : tuple of int
+        Extra stream indices (``()`` for the ``wiener`` kind, ``(crc32(name),)`` in a
+        network): block b comes from ``stream(seed, "wiener_noise", *key, b)``.
+    """
+
+    def __init__(self, seed: int, n: int, key: tuple[int, ...] = ()):
+        self.seed = int(seed)
+        self.n = int(n)
+        self.key = tuple(int(k) for k in key)
+        self._block = -1
+        self._rows = np.empty((0, self.n))
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Normals of the steps ``[start, stop)`` (within one block), shape (stop - start, n)."""
+        b = start // BLOCK_STEPS
+        if stop > (b + 1) * BLOCK_STEPS:
+            raise ValueError("rows() spans two noise blocks")
+        if b != self._block:
+            self._block = b
+            self._rows = None  # release the old block before drawing the new one
+            self._rows = stream(self.seed, "wiener_noise", *self.key, b).standard_normal(
+                (BLOCK_STEPS, self.n)
+            )
+        return self._rows[start - b * BLOCK_STEPS : stop - b * BLOCK_STEPS]

@@ -1,11 +1,14 @@
-"""The HDF5 run file (schema ``wi-run``, version 1; the layout is in docs/run-file.md).
+"""The HDF5 run file (schema ``wi-run``, version 2; the layout is in docs/run-file.md).
 
 Writing: :class:`RunWriter` creates a temporary file next to the target, appends time chunks
 (spikes go to a scratch file, voltages straight into chunked datasets), and on success writes
 the ragged spike datasets, sets ``status="complete"`` and moves the file into place (never over
 an existing file without ``overwrite``; one writer per file, :mod:`wi.store.lock`). On any
 exception (signals included) the temporary files are removed and an existing target is left
-untouched. ``wi infer`` adds results in place (:mod:`wi.store.update`).
+untouched. ``wi infer`` adds results in place (:mod:`wi.store.update`). True synapses and
+inference results are written and read by :mod:`wi.store.inference` only
+(:func:`write_result`, :meth:`RunFile.inference_results`, :meth:`RunFile.projection`);
+version-1 files stay readable.
 
 Reading: :func:`open_run` checks the schema; :class:`RunFile` reads attributes, spike trains,
 and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects. A run written with
@@ -13,6 +16,7 @@ and replays a stored run as a stream of :class:`~wi.chunk.Chunk` objects. A run 
 :func:`spikes_stored`, :func:`spike_counts`; :func:`require_spikes` refuses it in one line).
 """
 
+from wi.store.inference import InferenceResult, write_result
 from wi.store.populations import NOT_STORED, require_spikes, spike_counts, spikes_stored
 from wi.store.reader import (
     COMPLETE,
@@ -41,6 +45,8 @@ from wi.store.writer import (
 
 __all__ = [
     "HDF5_MAGIC",
+    "InferenceResult",
+    "write_result",
     "NOT_STORED",
     "SCHEMA",
     "SCHEMA_VERSION",

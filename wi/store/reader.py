@@ -11,6 +11,14 @@ import numpy as np
 
 from wi.chunk import Chunk, SpikeEvents, ms_to_steps
 from wi.errors import UserError, require_file
+from wi.store.inference import (
+    InferenceResult,
+    file_version,
+    projection_names,
+    projection_weights,
+    read_projection,
+    read_results,
+)
 from wi.store.populations import require_spikes, spike_counts, spikes_stored
 from wi.store.writer import SCHEMA, SCHEMA_VERSION
 
@@ -208,9 +216,30 @@ class RunFile:
             trains = [t[t < t_max_ms] for t in trains]
         return trains
 
+    @property
+    def schema_version(self) -> int:
+        """The file's schema version (1 or 2)."""
+        return file_version(self.h5)
+
     def weights(self, projection: str = "input_output") -> np.ndarray | None:
-        key = f"network/{projection}/weights"
-        return self.h5[key][()] if key in self.h5 else None
+        """True weights of ``projection`` as a dense (n_post, n_pre) float64 matrix (0 where no
+        synapse), None if the file has none; a sparse projection only when n_pre * n_post <=
+        :data:`wi.store.inference.MAX_DENSE` (else a UserError: use :meth:`projection`)."""
+        return projection_weights(self.h5, projection, self.path)
+
+    def projections(self) -> list[str]:
+        """Names of the projections whose true synapses are stored (``/network``)."""
+        return projection_names(self.h5)
+
+    def projection(self, name: str):
+        """The true synapses of ``name`` as a :class:`wi.net.connectivity.Projection` (CSR);
+        a UserError if the file has none."""
+        return read_projection(self.h5, name, self.path)
+
+    def inference_results(self) -> list[InferenceResult]:
+        """Every inference result (schema versions 1 and 2), see
+        :class:`wi.store.inference.InferenceResult`; read lazily: keep the file open."""
+        return read_results(self.h5, self.path)
 
     def validate_population(self, pop: str, block: int | None = None) -> np.ndarray:
         """Check the ragged spike layout of ``pop`` block by block (bounded memory) and return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import stat
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def add_groups(h5: h5py.File, parent: str, names: list[str], write, *, replace: 
     """Add the groups ``/<parent>/<name>`` written by ``write(container)``.
 
     ``write`` receives an empty temporary group and must create ``<parent>/<name>`` for every
-    name inside it. Then each group is moved into place; an existing ``/<parent>/<name>`` is a
+    name inside it (a name may hold a ``/``: ``input_output/stdwi``). Then each group is moved into place; an existing ``/<parent>/<name>`` is a
     :class:`UserError` unless ``replace``, and is deleted only once its replacement is in place.
     """
     existing = [n for n in names if f"{parent}/{n}" in h5]
@@ -91,10 +92,10 @@ def add_groups(h5: h5py.File, parent: str, names: list[str], write, *, replace: 
             del h5[tmp.name]
         raise
     with interrupt.shielded():
-        dest = h5.require_group(parent)
         for n in names:
-            if n in dest:
-                h5.move(f"{parent}/{n}", f"{tmp.name}/replaced-{n}")
+            h5.require_group(posixpath.dirname(f"{parent}/{n}"))
+            if f"{parent}/{n}" in h5:
+                h5.move(f"{parent}/{n}", f"{tmp.name}/replaced-{n.replace('/', '-')}")
             h5.move(f"{tmp.name}/{parent}/{n}", f"{parent}/{n}")
         del h5[tmp.name]
         h5.flush()

@@ -22,7 +22,19 @@ from wi.store.lock import writer_lock
 from wi.store.spool import EventSpool, SpikeCounter
 
 SCHEMA = "wi-run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _compression(n: int) -> dict:
+    """Chunked gzip level 1 with shuffle for arrays of more than 64 k elements."""
+    if n <= 1 << 16:
+        return {}
+    return {
+        "chunks": (min(n, 1 << 18),),
+        "compression": "gzip",
+        "compression_opts": 1,
+        "shuffle": True,
+    }
 
 
 def now_utc() -> str:
@@ -177,9 +189,11 @@ class RunWriter:
 
     with RunWriter(path, config_yaml=..., attrs=..., command=...) as w:
         w.add_population("input", 100, voltages=("voltage",))
-        w.write_weights("input_output", W)
+        for proj in protocol.projections.values():
+            w.write_projection(proj)
         for chunk in protocol.chunks():
-            w.append(chunk)
+            w.append(chunk)            # only the added populations are stored
+        write_result(w.h5, "input_output", "stdwi", result)   # wi.store.inference
     # renamed into place, status="complete"
 
     ``spikes`` (the config's ``record.spikes``; default true) says whether the
@@ -324,15 +338,69 @@ class RunWriter:
     def write_weights(
         self, projection: str, weights: np.ndarray, attrs: dict | None = None
     ) -> None:
-        """True weights of a projection, shape (n_post, n_pre)."""
+        """True weights of a dense projection, shape (n_post, n_pre), as ``/network/<projection>/
+        weights`` (the version-1 layout; :meth:`write_projection` also stores the rule, the
+        populations and sparse projections)."""
         ds = self.h5.create_dataset(
             f"network/{projection}/weights", data=np.asarray(weights, np.float64)
         )
         for k, v in (attrs or {}).items():
             ds.attrs[k] = v
 
+    def write_projection(self, proj, attrs: dict | None = None) -> None:
+        """The true synapses of a projection under ``/network/<name>`` (schema version 2).
+
+        Parameters
+        ----------
+        proj : wi.net.connectivity.Projection
+            CSR by pre neuron (``indptr``, ``post_index``, ``weight``), with ``name``, ``pre``,
+            ``post``, ``n_post`` and ``rule`` (the connectivity rule's name; "" if absent).
+        attrs : dict, optional
+            Extra attributes of the group.
+
+        Notes
+        -----
+        Group attributes ``pre``, ``post``, ``rule``, ``n_pre``, ``n_post``, ``n_synapses``.
+        A dense projection (rule ``all_to_all`` or ``one_to_one`` whose synapses are exactly
+        every pair or exactly the diagonal) stores ``weights`` float64 (n_post, n_pre) as in
+        version 1 (0 where no synapse); any other stores ``pre_index`` int32, ``post_index``
+        int32 and ``weight`` float64, shape (n_synapses,), in CSR order (by pre neuron, then
+        post neuron ascending).
+        """
+        from wi.store.inference import is_dense_projection, pre_index_of
+
+        indptr = np.asarray(proj.indptr, np.int64)
+        n_pre, n_post = len(indptr) - 1, int(proj.n_post)
+        post_index = np.asarray(proj.post_index, np.int32)
+        weight = np.asarray(proj.weight, np.float64)
+        g = self.h5.create_group(f"network/{proj.name}")
+        rule = str(getattr(proj, "rule", "") or "")
+        for k, v in (
+            ("pre", str(proj.pre)),
+            ("post", str(proj.post)),
+            ("rule", rule),
+            ("n_pre", n_pre),
+            ("n_post", n_post),
+            ("n_synapses", int(indptr[-1])),
+        ):
+            g.attrs[k] = v
+        for k, v in (attrs or {}).items():
+            g.attrs[k] = v
+        pre_index = pre_index_of(indptr)
+        if is_dense_projection(rule, n_pre, n_post, pre_index, post_index):
+            dense = np.zeros((n_post, n_pre))
+            dense[post_index, pre_index] = weight
+            g.create_dataset("weights", data=dense)
+            return
+        opts = _compression(len(weight))
+        g.create_dataset("pre_index", data=pre_index, **opts)
+        g.create_dataset("post_index", data=post_index, **opts)
+        g.create_dataset("weight", data=weight, **opts)
+
     def append(self, chunk: Chunk) -> None:
-        """Append a chunk: its spikes (and marks) and the recorded voltages."""
+        """Append a chunk: its spikes (and marks) and the recorded voltages. Populations that
+        were not added (:meth:`add_population`) are skipped: the run file stores only the
+        populations it was asked to record."""
         for pop, spool in self._spools.items():
             ev = chunk.spikes.get(pop)
             if ev is not None:

@@ -1,8 +1,11 @@
 """``wi collect``: one table row per sweep point, its grid parameters and final scores.
 
-Columns: ``point``, ``index``, the grid keys (dotted, as in the sweep file), ``state``, then
-per inference method ``<method>.<metric>`` = the LAST row of ``/inference/<method>/metrics/
-<metric>`` (the score after all the data) and the method's scalar attributes
+Columns: ``point``, ``index``, the grid keys (dotted, as in the sweep file), ``projection``
+(only when a run inferred more than one projection: then each point has one row per
+projection), ``state``, then per inference method ``<method>.<metric>`` = the LAST row of the
+method's metric history (the score after all the data; detection metrics ``auc_roc`` and
+``auc_pr`` too when stored), read with :meth:`wi.store.RunFile.inference_results` (run-file
+versions 1 and 2), and the method's scalar attributes
 ``<method>.time_to_r90_ms`` and ``<method>.runtime_s``; for autoencoder runs, the numeric
 attributes of ``/autoencoder`` and of ``/autoencoder/metrics`` (and its scalar datasets) as
 ``autoencoder.<name>``. Every point has a row; ``state`` is one of done, diverged, running,
@@ -10,7 +13,7 @@ queued, pending, interrupted, failed (see :mod:`wi.sweep.status`). Done and dive
 (both have a complete run file) carry their scores; the others have empty metric cells.
 
 The printed summary aggregates over the top-level ``seed``: :func:`mean_sd` of the main scores
-of the done and diverged points for each combination of the other grid keys.
+of the done and diverged points for each combination of the other grid keys (and projection).
 """
 
 from __future__ import annotations
@@ -67,23 +70,28 @@ def mean_sd(values) -> tuple[float, float]:
 METHOD_ATTRS = ("time_to_r90_ms", "runtime_s")
 
 
-def read_scores(run_path: Path) -> dict[str, float]:
-    """Final scores of one run file, as ``{"stdwi.pearson_r": 0.93, ...}``."""
-    scores: dict[str, float] = {}
+#: The column naming the projection, present when a run inferred several.
+PROJECTION = "projection"
+
+
+def read_projection_scores(run_path: Path) -> dict[str, dict[str, float]]:
+    """Final scores of one run file per inferred projection, ``{projection: {"stdwi.pearson_r":
+    0.93, ...}}`` (file order); autoencoder scores under the projection ``""``."""
+    from wi.store.inference import read_results
+
+    out: dict[str, dict[str, float]] = {}
     with h5py.File(run_path, "r") as h5:
-        inference = h5.get("inference")
-        for method in sorted(inference) if isinstance(inference, h5py.Group) else []:
-            group = inference[method]
-            metrics = group.get("metrics")
-            if isinstance(metrics, h5py.Group):
-                for name, ds in metrics.items():
-                    if isinstance(ds, h5py.Dataset) and ds.size and ds.ndim <= 1:
-                        scores[f"{method}.{name}"] = float(ds[()] if ds.ndim == 0 else ds[-1])
+        for res in read_results(h5, run_path):
+            scores = out.setdefault(res.projection, {})
+            for name, v in res.metrics.items():
+                if v.size:
+                    scores[f"{res.method}.{name}"] = float(v[-1])
             for name in METHOD_ATTRS:
-                if name in group.attrs and _is_number(group.attrs[name]):
-                    scores[f"{method}.{name}"] = float(group.attrs[name])
+                if name in res.attrs and _is_number(res.attrs[name]):
+                    scores[f"{res.method}.{name}"] = float(res.attrs[name])
         ae = h5.get("autoencoder")
         if isinstance(ae, h5py.Group):
+            scores = out.setdefault("", {})
             scores.update(_numeric_attrs(ae, "autoencoder"))
             metrics = ae.get("metrics")
             if isinstance(metrics, h5py.Group):
@@ -91,7 +99,16 @@ def read_scores(run_path: Path) -> dict[str, float]:
                 for name, ds in metrics.items():
                     if isinstance(ds, h5py.Dataset) and ds.ndim == 0 and _is_number(ds[()]):
                         scores[f"autoencoder.{name}"] = float(ds[()])
-    return scores
+    return out
+
+
+def read_scores(run_path: Path) -> dict[str, float]:
+    """Final scores of one run file, as ``{"stdwi.pearson_r": 0.93, ...}`` (every projection's
+    merged: use :func:`read_projection_scores` for a run inferring several)."""
+    merged: dict[str, float] = {}
+    for scores in read_projection_scores(run_path).values():
+        merged.update(scores)
+    return merged
 
 
 def _numeric_attrs(obj, prefix: str) -> dict[str, float]:
@@ -124,17 +141,36 @@ def _metric_order(column: str) -> tuple:
 
 
 def collect(sweep_dir: Path) -> tuple[dict, list[dict], list[str]]:
-    """(manifest, rows, metric column names) of a sweep directory."""
+    """(manifest, rows, metric column names) of a sweep directory. When a finished run
+    inferred more than one projection, every row has a ``projection`` and a finished point
+    has one row per projection."""
     manifest = layout.read_manifest(sweep_dir)
-    rows, metric_cols = [], set()
+    points, metric_cols = [], set()
     for st in point_states(Path(sweep_dir), manifest):
         row = {"point": st["id"], "index": st["index"], **st["params"], "state": st["state"]}
+        scores = {}
         if st["state"] in FINISHED:
-            scores = read_scores(st["dir"] / layout.OUTPUT)
-            metric_cols.update(scores)
-            row.update(scores)
-        rows.append(row)
+            scores = read_projection_scores(st["dir"] / layout.OUTPUT)
+            for s in scores.values():
+                metric_cols.update(s)
+        points.append((row, scores))
+    several = any(len([p for p in sc if p]) > 1 for _, sc in points)
+    rows = []
+    for row, scores in points:
+        if not several:
+            for s in scores.values():
+                row.update(s)
+            rows.append(row)
+            continue
+        for proj, s in scores.items() or [("", {})]:
+            rows.append({**row, PROJECTION: proj, **s})
     return manifest, rows, sorted(metric_cols, key=_metric_order)
+
+
+def _keys(manifest: dict, rows: list[dict]) -> list[str]:
+    """The grid keys, then ``projection`` when the rows carry it."""
+    keys = list(manifest["grid"])
+    return keys + [PROJECTION] if any(PROJECTION in r for r in rows) else keys
 
 
 def write_csv(
@@ -142,7 +178,7 @@ def write_csv(
 ) -> Path:
     """Write the table (floats with full precision: ``repr``) atomically; returns ``path``.
     An existing ``path`` is replaced only with ``force``."""
-    columns = ["point", "index", *manifest["grid"], "state", *metric_cols]
+    columns = ["point", "index", *_keys(manifest, rows), "state", *metric_cols]
     text_rows = [[_cell(r.get(c)) for c in columns] for r in rows]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,17 +200,18 @@ def _cell(v) -> str:
 def aggregate(manifest: dict, rows: list[dict], metric_cols: list[str]) -> list[dict]:
     """Mean and sample SD over seeds for each combination of the other grid keys.
 
-    Returns dicts with the group's parameters, ``n_done``/``n`` (``n_done``: done or diverged)
-    and ``{col: (mean, sd, k)}`` from :func:`mean_sd`, where k counts the finite values.
+    Returns dicts with the group's parameters (and ``projection`` when the rows carry it),
+    ``n_done``/``n`` (``n_done``: done or diverged) and ``{col: (mean, sd, k)}`` from
+    :func:`mean_sd`, where k counts the finite values.
     """
-    keys = [k for k in manifest["grid"] if k != "seed"]
+    keys = [k for k in _keys(manifest, rows) if k != "seed"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault(tuple(_fmt(r[k]) for k in keys), []).append(r)
+        groups.setdefault(tuple(_fmt(r.get(k, "")) for k in keys), []).append(r)
     out = []
     for members in groups.values():
         done = [m for m in members if m["state"] in FINISHED]
-        entry = {k: members[0][k] for k in keys}
+        entry = {k: members[0].get(k, "") for k in keys}
         entry["n"], entry["n_done"] = len(members), len(done)
         for col in metric_cols:
             values = np.array([m[col] for m in done if col in m], float)
@@ -189,6 +226,8 @@ def print_summary(
     """One row per (parameter combination, method): mean ± SD of r, sign accuracy and time to
     r >= 0.9; autoencoder scores in a second table."""
     keys = [k for k in manifest["grid"] if k != "seed"]
+    if any(PROJECTION in g for g in groups):
+        keys.append(PROJECTION)
     by_seed = "seed" in manifest["grid"]
     suffix = ": mean ± SD over seeds" if by_seed else ""
     methods = list(dict.fromkeys(c.partition(".")[0] for c in metric_cols))

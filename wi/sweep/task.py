@@ -16,8 +16,9 @@ a child process whose output goes to the lead's log:
 From the child's exit code and each member's own run file it records, per member:
 
 - ``done``: a complete run file;
-- ``diverged``: a complete run file in which an inference method diverged (a group
-  ``/inference/<m>`` with the attribute ``diverged``; for a lone point also exit
+- ``diverged``: a complete run file in which an inference method diverged (a result group,
+  ``/inference/<projection>/<m>`` or version 1's ``/inference/<m>``, with the attribute
+  ``diverged``; for a lone point also exit
   :data:`wi.errors.EXIT_DIVERGED`); the file holds everything up to the divergence;
 - ``interrupted``: SIGINT, SIGTERM or SIGHUP reached the task (it forwards the signal to the
   child, which stops and removes its unfinished outputs); the task exits 128 + signal;
@@ -201,20 +202,17 @@ def _record(index, pdir, code, signum, elapsed, info, lead_dir, alone) -> tuple[
 
 
 def diverged_methods(run_file: Path) -> list[tuple[str, str]]:
-    """``(method, reason)`` of every ``/inference/<method>`` of a complete run file whose
-    attribute ``diverged`` is true (empty when none, or the file cannot be read)."""
-    found = []
+    """``(method, reason)`` of every inference result of a complete run file whose attribute
+    ``diverged`` is true (empty when none, or the file cannot be read); a result on a
+    projection other than ``input_output`` is named ``<projection>/<method>``."""
+    from wi.store.inference import PROJECTION_V1, diverged_results
+
     try:
         with h5py.File(run_file, "r") as h5:
-            for name, group in h5.get("inference", {}).items():
-                if bool(group.attrs.get("diverged", False)):
-                    reason = group.attrs.get("diverged_reason", "")
-                    found.append(
-                        (name, reason.decode() if isinstance(reason, bytes) else str(reason))
-                    )
+            found = diverged_results(h5)
     except (OSError, KeyError, RuntimeError):
         return []
-    return found
+    return [(m if p == PROJECTION_V1 else f"{p}/{m}", reason) for p, m, reason in found]
 
 
 def _signal_of(code: int | None) -> int | None:
