@@ -96,7 +96,7 @@ SELECTION = {
     "wi/infer/akrout.py": [*ESTIMATOR_TESTS],
     "wi/infer/bayes.py": [*ESTIMATOR_TESTS],
     "wi/infer/rdd.py": [*ESTIMATOR_TESTS],
-    "wi/infer/stdwi.py": [*ESTIMATOR_TESTS],
+    "wi/infer/stdwi.py": [*ESTIMATOR_TESTS, "test_infer_sparse.py"],
     "wi/infer/base.py": [*ESTIMATOR_TESTS, "test_infer_driver.py"],
     "wi/infer/protocol.py": ["test_infer_science.py", "test_infer_driver.py"],
     "wi/infer/metrics.py": [

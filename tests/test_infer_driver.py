@@ -549,7 +549,7 @@ def test_roles_map_to_population_names_and_checks_use_them():
     from wi.infer import RDD, method_names
     from wi.infer.base import Context
 
-    assert method_names() == ("akrout", "bayes", "rdd", "stdwi")
+    assert method_names() == ("akrout", "bayes", "ccg", "rdd", "stdwi")
     rdd = RDD(RDDParams())
     ctx = Context.of(threshold=1.0, tau_slow_ms=10.0, tau_fast_ms=3.0)
     rdd.start(3, 2, DT, np.zeros((2, 3)), ctx, pre="exc", post="inh")

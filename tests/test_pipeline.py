@@ -155,7 +155,7 @@ def test_external_data_with_default_parameters(tmp_path, version, group):
     assert code == 0, err
     with h5py.File(path) as f:
         assert f.attrs["schema_version"] == version
-        assert sorted(f[group]) == ["akrout", "stdwi"]  # rdd/bayes do not fit spikes only
+        assert sorted(f[group]) == ["akrout", "ccg", "stdwi"]  # rdd/bayes do not fit spikes only
         r = f[f"{group}/stdwi/metrics/pearson_r"][()]
         assert r[-1] > 0.5  # scored against the weights in the file
         assert f[f"{group}/stdwi/weights"].shape == (21, 10, 100)

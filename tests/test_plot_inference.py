@@ -387,6 +387,23 @@ def test_network_curves_one_row_per_projection(net):
     assert "no values" in " ".join(t.get_text() for t in rows["inh_exc"][2].texts)
 
 
+def test_network_detection_panels_draw_chance_levels(net):
+    """Chance is 0.5 for AUC-ROC; for AUC-PR it is the fraction of the pairs that are synapses
+    (the precision of a random ranking), counted here from the file's ``exists``."""
+    import h5py
+
+    path, _ = net
+    fig = build(path)["inference_curves"]
+    with h5py.File(path) as f:
+        exists = f["inference/exc_exc"][next(iter(f["inference/exc_exc"]))]["exists"][()]
+    roc, pr = fig.axes[2], fig.axes[3]
+    chance = {ax: [ln.get_ydata()[0] for ln in ax.lines if ln.get_label() == "_chance"]
+              for ax in (roc, pr)}  # fmt: skip
+    assert chance[roc] == [0.5]
+    assert chance[pr] == [pytest.approx(exists.sum() / len(exists))]
+    assert 0 < exists.sum() < len(exists)
+
+
 def test_network_scatter_on_existing_synapses(net):
     path, truth = net
     figs = build(path)

@@ -278,7 +278,7 @@ def infer(
             "--method",
             "-m",
             metavar="METHOD",
-            help="stdwi | akrout | rdd | bayes (repeatable) (default: all that fit).",
+            help="A registered method by name, e.g. stdwi (repeatable) (default: all that fit).",
         ),
     ] = None,
     config: Annotated[

@@ -235,7 +235,7 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
                 for n in _result_keys(s, run_file.h5)
                 if f"inference/{n}" in run_file.h5
             ]
-            need = sessions[0]  # every session needs the same data
+            need = _needs(sessions)  # every population, voltage and mark any session reads
             for pop in need.populations if network else ():
                 require_spikes(run_file.h5, pop, path)
                 run_file.validate_population(pop)
@@ -260,6 +260,29 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
                 session.release()
             raise
     return sessions
+
+
+class _Needs:
+    """The union of what several sessions read: ``populations`` (tuple), ``voltages`` and
+    ``marks`` ({pop: names})."""
+
+    def __init__(self, sessions):
+        pops: list[str] = []
+        volts: dict[str, list[str]] = {}
+        marks: dict[str, list[str]] = {}
+        for s in sessions:
+            pops += [p for p in s.populations if p not in pops]
+            for src, dst in ((s.voltages, volts), (s.marks, marks)):
+                for pop, names in src.items():
+                    have = dst.setdefault(pop, [])
+                    have += [n for n in names if n not in have]
+        self.populations = tuple(pops)
+        self.voltages = {p: tuple(v) for p, v in volts.items()}
+        self.marks = {p: tuple(v) for p, v in marks.items()}
+
+
+def _needs(sessions) -> _Needs:
+    return _Needs(sessions)
 
 
 def _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post):
@@ -319,15 +342,27 @@ def _truth(run_file, path, n_pre: int, n_post: int):
 
 
 def _not_applicable(run_file, cfg, method: str) -> str | None:
-    """Why ``method`` cannot run on this file, or None."""
-    if method == "rdd" and not run_file.has_voltages("input", ("voltage", "voltage_free")):
-        return (
-            "RDD needs the input layer's membrane (/populations/input/voltage and voltage_free): "
-            "simulate with record.voltages: true (--set record.voltages=true), or use `wi run`"
-        )
-    if method == "bayes":
-        if cfg.kind != "wiener" and run_file.attrs.get("config"):
-            return f"the Bayesian hitting-time estimator needs a wiener run, this is {cfg.kind}"
-        if "populations/input/target_voltage" not in run_file.h5:
-            return "the Bayesian estimator needs /populations/input/target_voltage (a wiener run)"
+    """Why ``method`` cannot run on this file, or None: a voltage or a per-spike mark that the
+    estimator class declares (by role: pre = ``input``, post = ``output``) is not stored. No
+    method is named here; the classes' declarations are the only list."""
+    from wi.infer.base import LEGACY_ROLES, get
+
+    cls = get(method)
+    pops = {"pre": "input", "post": "output"}
+    for role, names in cls.voltages.items():
+        pop = pops[LEGACY_ROLES.get(role, role)]
+        if not run_file.has_voltages(pop, tuple(names)):
+            paths = " and ".join(f"/populations/{pop}/{n}" for n in names)
+            return (
+                f"{method} needs the membrane of population {pop!r} ({paths}): simulate with "
+                "record.voltages: true (--set record.voltages=true), or use `wi run`"
+            )
+    for role, names in cls.marks.items():
+        pop = pops[LEGACY_ROLES.get(role, role)]
+        for n in names:
+            if f"populations/{pop}/{n}" not in run_file.h5:
+                return (
+                    f"{method} needs the per-spike mark /populations/{pop}/{n} (stored by a "
+                    "wiener run)"
+                )
     return None

@@ -15,6 +15,7 @@ __all__ = [
     "STDWI",
     "Akrout",
     "Bayes",
+    "CCG",
     "Context",
     "Estimator",
     "PairSet",
@@ -22,11 +23,9 @@ __all__ = [
     "method_names",
 ]
 
+#: Non-estimator names and their modules; an estimator class is found by its class name in
+#: the registry (so a new method module needs no line here).
 _HOME = {
-    "Akrout": "akrout",
-    "Bayes": "bayes",
-    "RDD": "rdd",
-    "STDWI": "stdwi",
     "REGISTRY": "base",
     "Context": "base",
     "Estimator": "base",
@@ -37,11 +36,14 @@ _HOME = {
 
 
 def __getattr__(name: str):
+    import importlib
+
+    from wi.infer.base import REGISTRY, load_methods
+
+    load_methods()
     if name in _HOME:
-        import importlib
-
-        from wi.infer.base import load_methods
-
-        load_methods()
         return getattr(importlib.import_module(f"wi.infer.{_HOME[name]}"), name)
+    for cls in REGISTRY.values():
+        if cls.__name__ == name:
+            return cls
     raise AttributeError(f"module 'wi.infer' has no attribute {name!r}")

@@ -97,6 +97,25 @@ class BayesParams(Section):
     prior_variance: float | None = Field(None, gt=0)
 
 
+class CCGParams(Section):
+    """Cross-correlogram excess over baseline (English et al. 2017; Kobayashi et al. 2019).
+
+    For each candidate pair (pre j, post i), the post spikes at lags ``0 < lag <= window_ms``
+    (ms) after each pre spike (the causal window) are counted against those in a baseline
+    window of ``baseline_ms`` (ms): ``baseline: before`` (default) takes the acausal lags
+    ``-baseline_ms <= lag < 0`` (post before pre), ``baseline: after`` the lags
+    ``window_ms < lag <= window_ms + baseline_ms``. Both are whole numbers of time steps
+    (``floor(ms / timestep_ms)``); a window shorter than one step is an error.
+    ``statistic: excess`` (default) gives the excess post spikes per pre spike (signed;
+    negative for inhibition), ``zscore`` the excess count over its Poisson standard
+    deviation. Equations and the choice of baseline: :mod:`wi.infer.ccg`."""
+
+    window_ms: float = Field(5.0, gt=0)
+    baseline_ms: float = Field(25.0, gt=0)
+    baseline: Literal["before", "after"] = "before"
+    statistic: Literal["excess", "zscore"] = "excess"
+
+
 class Methods(Section):
     """Which methods run and with which hyperparameters. A method absent here does not run in
     ``wi run``; ``wi infer --method X`` runs X with the parameters given here or its defaults."""
@@ -105,6 +124,7 @@ class Methods(Section):
     akrout: AkroutParams | None = None
     rdd: RDDParams | None = None
     bayes: BayesParams | None = None
+    ccg: CCGParams | None = None
 
 
 class InitialGuess(Section):

@@ -103,7 +103,9 @@ def rdd_events(params, u, v, buf_start, t_lo, t_hi, end):
     """
     threshold, alpha, max_u, win = params.threshold, params.alpha, params.max_u, params.win
     n_pre = u.shape[0]
-    cap = 64
+    # accepted events of one neuron are more than win steps apart: at most this many each
+    # (allocated once; growing the arrays inside the scan made it ten times slower)
+    cap = n_pre * (max(t_hi - t_lo, 0) // (win + 1) + 1)
     ev_t = np.empty(cap, np.int64)
     ev_j = np.empty(cap, np.int64)
     ev_u = np.empty(cap)
@@ -117,11 +119,6 @@ def rdd_events(params, u, v, buf_start, t_lo, t_hi, end):
                 for m in range(k + 1, k + win):
                     u_max = max(u_max, np.float64(v[j, m]))
                 if abs(u_max - threshold) <= max_u:
-                    if n == cap:
-                        cap *= 2
-                        ev_t = np.concatenate((ev_t, np.empty(cap - n, np.int64)))
-                        ev_j = np.concatenate((ev_j, np.empty(cap - n, np.int64)))
-                        ev_u = np.concatenate((ev_u, np.empty(cap - n)))
                     ev_t[n] = t
                     ev_j[n] = j
                     ev_u[n] = u_max

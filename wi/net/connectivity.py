@@ -143,20 +143,47 @@ class Projection:
         if w.ndim != 2:
             raise ValueError(f"{name}: weights must be (n_post, n_pre), got shape {w.shape}")
         n_post, n_pre = w.shape
-        if rule == "all_to_all":
-            keep = np.ones((n_pre, n_post), dtype=bool)
-        elif rule == "one_to_one":
+        if rule == "all_to_all":  # every pair, without an index matrix: O(n_pre n_post) once
+            indptr = np.arange(n_pre + 1, dtype=np.int64) * n_post
+            post_index = np.tile(np.arange(n_post, dtype=np.int32), n_pre)
+            weight = np.ascontiguousarray(w.T).ravel()
+            return cls._frozen(name, pre, post, n_post, indptr, post_index, weight, rule)
+        if rule == "one_to_one":
             if n_pre != n_post:
                 raise ValueError(f"{name}: one_to_one needs a square matrix, got {w.shape}")
-            keep = np.eye(n_pre, dtype=bool)
-        else:
-            keep = w.T != 0
+            return cls.one_to_one(name, pre, post, np.diagonal(w))
+        keep = w.T != 0
         counts = keep.sum(axis=1)
         indptr = np.zeros(n_pre + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         pre_i, post_i = np.nonzero(keep)  # row-major: by pre, then post ascending
         post_index = post_i.astype(np.int32)
         weight = np.ascontiguousarray(w[post_i, pre_i])
+        return cls._frozen(name, pre, post, n_post, indptr, post_index, weight, rule)
+
+    @classmethod
+    def one_to_one(cls, name: str, pre: str, post: str, weights: np.ndarray) -> Projection:
+        """Pre neuron i onto post neuron i with weight ``weights[i]`` (no (n, n) matrix).
+
+        Parameters
+        ----------
+        name, pre, post : str
+            Names of the projection and of its populations.
+        weights : ndarray, shape (n,)
+            Weights (threshold units); copied as float64.
+
+        Returns
+        -------
+        Projection
+        """
+        weight = np.array(weights, dtype=np.float64).reshape(-1)
+        n = len(weight)
+        indptr = np.arange(n + 1, dtype=np.int64)
+        post_index = np.arange(n, dtype=np.int32)
+        return cls._frozen(name, pre, post, n, indptr, post_index, weight, "one_to_one")
+
+    @classmethod
+    def _frozen(cls, name, pre, post, n_post, indptr, post_index, weight, rule) -> Projection:
         for array in (indptr, post_index, weight):
             array.flags.writeable = False
         return cls(name, pre, post, int(n_post), indptr, post_index, weight, str(rule))

@@ -71,8 +71,8 @@ def lif_feedforward(cfg) -> NetworkProtocol:
     ]
     ts, tf = cfg.synapse.tau_slow_ms, cfg.synapse.tau_fast_ms
     projections = [
-        Projection.from_dense(
-            "stimulus_input", "stimulus", "input", float(w.stim_scale) * np.eye(n_in), "one_to_one"
+        Projection.one_to_one(
+            "stimulus_input", "stimulus", "input", np.full(n_in, float(w.stim_scale))
         ),
         Projection.from_dense(
             "input_output", "input", "output", feedforward_weights(cfg), "all_to_all"
@@ -123,7 +123,7 @@ def wiener(cfg) -> NetworkProtocol:
         Population("output", "wiener", n, wiener_params(cfg.neuron, dt)),
     ]
     w = pair_weights(n, cfg.network.weight_max)
-    proj = Projection.from_dense("input_output", "input", "output", np.diag(w), "one_to_one")
+    proj = Projection.one_to_one("input_output", "input", "output", w)
     # no PSP onto a Wiener neuron: the synapse time constants are not used
     engine = Engine(pops, [Synapses(proj, float("nan"), float("nan"))], dt)
     proto = NetworkProtocol(

@@ -190,8 +190,9 @@ def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None 
             if m == "pearson_r":
                 ax.axhline(0.9, color="0.6", lw=0.8, ls=":", label="_r = 0.9")
                 ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
-            else:
-                ax.axhline(0.5, color="0.6", lw=0.8, ls=":", label="_chance")
+            else:  # chance: 0.5, and for AUC-PR the fraction of pairs that are synapses
+                chance = float(np.mean(group[0].exists)) if m == "auc_pr" else 0.5
+                ax.axhline(chance, color="0.6", lw=0.8, ls=":", label="_chance")
                 ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
             ax.set_xlabel("data time (s)")
             ax.set_ylabel(CURVE_LABELS[m])

@@ -1,7 +1,8 @@
 """Shared look of every figure: method colours, fonts, atomic saving.
 
 Colours follow the Okabe-Ito colour-blind-safe palette; one colour per method in every figure
-(``stdwi`` blue, ``akrout`` orange, ``rdd`` green, ``bayes`` purple). A variant of a method
+(``stdwi`` blue, ``akrout`` orange, ``rdd`` green, ``bayes`` purple, ``ccg`` vermillion; a
+method not listed gets a spare colour and its own name). A variant of a method
 (``stdwi_noisy``, ``stdwi_nearest``) keeps the colour of its base method; noisy variants are
 drawn dashed.
 """
@@ -16,9 +17,16 @@ METHOD_COLOURS = {
     "akrout": "#E69F00",
     "rdd": "#009E73",
     "bayes": "#CC79A7",
+    "ccg": "#D55E00",
 }
-METHOD_LABELS = {"stdwi": "STDWI", "akrout": "Akrout", "rdd": "RDD", "bayes": "Bayes"}
-_EXTRA = ["#D55E00", "#56B4E9", "#F0E442", "#000000"]
+METHOD_LABELS = {
+    "stdwi": "STDWI",
+    "akrout": "Akrout",
+    "rdd": "RDD",
+    "bayes": "Bayes",
+    "ccg": "CCG",
+}
+_EXTRA = ["#56B4E9", "#F0E442", "#000000"]  # any other method (none is required here)
 POPULATION_COLOURS = {"stimulus": "#7f7f7f", "input": "#0072B2", "output": "#D55E00"}
 GAIN_COLOURS = ("#D55E00", "#0072B2")  # high gain, low gain
 NOISY_SUFFIXES = ("_noisy", "_noise")

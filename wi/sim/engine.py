@@ -36,6 +36,17 @@ from a config section). Adding one touches its own module and this one (its :dat
 entry, its arrays in :func:`compile_network` and its loop in :func:`engine_kernel`); its config
 keys are a population section of :mod:`wi.net.spec`.
 
+Speed (the per-step cost is what a small network pays): ``*_advance`` and ``*_fire`` take a
+population as the range ``lo:hi`` of the concatenated state arrays, not as array views (a view
+costs reference-count operations at every step), and are ``inline="always"``; their loops
+index ``lo + j`` with ``lo`` known non-negative (``max(lo, 0)``) so that numba emits no
+negative-index wraparound test and LLVM vectorises them. A LIF population with exactly one PSP
+group (the usual case) takes one fused pass per neuron (current ``slow - fast`` read in place,
+Euler step, decay: :func:`wi.sim.neuron.lif_advance_psp`); with several groups the current is
+summed into a buffer first. Both do the same floating-point operations per neuron, so the
+results are bit-identical. A LIF population counts its crossings (a vectorised loop) before
+compacting them (most steps have none).
+
 Memory: the engine keeps two arrays per synapse (int32 target, float64 jump; 12 bytes) and a
 few per neuron; a call's spike buffers grow with the spikes of the chunk, never with the run's
 duration.
@@ -53,7 +64,15 @@ from numba import njit
 
 from wi.chunk import SpikeEvents
 from wi.net.connectivity import Projection
-from wi.sim.neuron import LIFParams, lif_advance, lif_fire, lif_params, lif_row, lif_table
+from wi.sim.neuron import (
+    LIFParams,
+    lif_advance,
+    lif_advance_psp,
+    lif_fire,
+    lif_params,
+    lif_row,
+    lif_table,
+)
 from wi.sim.stimulus import push_event
 from wi.sim.synapse import PSPParams, psp_decay, psp_jump
 from wi.sim.wiener import (
@@ -505,16 +524,16 @@ def _propagate(net, g, j, slow, fast, v_w, pending):
     for k in range(net.pop_proj_ptr[g], net.pop_proj_ptr[g + 1]):
         io = net.proj_indptr_off[k] + j
         so = net.proj_syn_off[k]
-        lo = so + net.indptr[io]
+        lo = max(so + net.indptr[io], 0)  # max: no wraparound tests in the loops
         hi = so + net.indptr[io + 1]
         if net.proj_kind[k] == _PSP:
-            for s in range(lo, hi):
-                psp_jump(slow, fast, net.tgt[s], net.amt[s])
+            for s in range(hi - lo):
+                psp_jump(slow, fast, net.tgt[lo + s], net.amt[lo + s])
         else:
             if net.proj_mark[k] and hi > lo:
                 mark = v_w[net.tgt[lo]]
-            for s in range(lo, hi):
-                pending[net.tgt[s]] += net.amt[s]
+            for s in range(hi - lo):
+                pending[net.tgt[lo + s]] += net.amt[lo + s]
     return mark
 
 
@@ -619,41 +638,48 @@ def engine_kernel(
             n = b - a
             g0 = net.lif_grp_ptr[p]
             g1 = net.lif_grp_ptr[p + 1]
-            if t > 0:
-                if g1 > g0:
-                    o = net.grp_off[g0]
-                    for j in range(n):
-                        cur[j] = slow[o + j] - fast[o + j]
+            if t > 0 and g1 - g0 == 1:  # one PSP group: current read in place, fused decay
+                o = net.grp_off[g0]
+                psp = PSPParams(net.grp_decay[g0, 0], net.grp_decay[g0, 1], 0.0)
+                lif_advance_psp(prm, psp, v, vf, a, b, slow, fast, o, free[p])
+            else:
+                if t > 0:  # the current of several groups (in group order), or none
+                    if g1 > g0:
+                        o = max(net.grp_off[g0], 0)  # max: no wraparound test in the loop
+                        for j in range(n):
+                            cur[j] = slow[o + j] - fast[o + j]
+                    else:
+                        for j in range(n):
+                            cur[j] = 0.0
                     for g in range(g0 + 1, g1):
-                        o = net.grp_off[g]
+                        o = max(net.grp_off[g], 0)
                         for j in range(n):
                             cur[j] += slow[o + j] - fast[o + j]
-                else:
-                    for j in range(n):
-                        cur[j] = 0.0
-                lif_advance(prm, v[a:b], vf[a:b], cur, free[p])
-            for g in range(g0, g1):
-                o = net.grp_off[g]
-                psp = PSPParams(net.grp_decay[g, 0], net.grp_decay[g, 1], 0.0)
-                psp_decay(psp, slow[o : o + n], fast[o : o + n])
+                    lif_advance(prm, v, vf, a, b, cur, free[p])
+                for g in range(g0, g1):
+                    o = net.grp_off[g]
+                    psp = PSPParams(net.grp_decay[g, 0], net.grp_decay[g, 1], 0.0)
+                    psp_decay(psp, slow, fast, o, o + n)
             gid = net.lif_pop[p]
             lo_ev[gid] = count
-            nf = lif_fire(prm, v[a:b], fired, times)
-            ev_steps, ev_neurons, count = _append(
-                ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
-            )
+            nf = lif_fire(prm, v, a, b, fired, times)
+            if nf > 0:
+                ev_steps, ev_neurons, count = _append(
+                    ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
+                )
             hi_ev[gid] = count
         for p in range(n_w):
             prm = wiener_row(net.w_table, p)
             a = net.w_off[p]
             b = net.w_off[p + 1]
-            wiener_advance(prm, vw[a:b], noise[k, a:b], pend[a:b])
+            wiener_advance(prm, vw, noise, k, pend, a, b)
             gid = net.w_pop[p]
             lo_ev[gid] = count
-            nf = wiener_fire(prm, vw[a:b], fired, times)
-            ev_steps, ev_neurons, count = _append(
-                ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
-            )
+            nf = wiener_fire(prm, vw, a, b, fired, times)
+            if nf > 0:
+                ev_steps, ev_neurons, count = _append(
+                    ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
+                )
             hi_ev[gid] = count
         ev_marks = _grow(ev_marks, count)
         # 2. jumps of the spikes of step t

@@ -21,8 +21,10 @@ contributes ``k(0) = 0`` at step s and ``k(m dt)`` at step ``s + m``.
 
 Because the recursion is linear, a weighted sum of PSPs ``I_i = sum_j W_ij x_j`` is carried by
 two states per POST neuron that jump by ``W_ij * jump`` at each spike of j (the engine,
-:mod:`wi.sim.engine`, does this); :func:`psp_traces` filters each neuron's own train (e.g. traces for inference).
-Both run the one implementation of the recursion here: :func:`psp_decay` and :func:`psp_jump`.
+:mod:`wi.sim.engine`, does this); :func:`psp_traces` filters each neuron's own train (e.g.
+traces for inference). Both run the one implementation of the recursion here:
+:func:`psp_decay_at` (one neuron; :func:`psp_decay` for a range, and the engine's fused LIF
+loop :func:`wi.sim.neuron.lif_advance_psp`) and :func:`psp_jump`.
 """
 
 from __future__ import annotations
@@ -135,9 +137,28 @@ def psp_peak_ms(tau_slow_ms: float, tau_fast_ms: float) -> float:
     )
 
 
-@njit(cache=True)
-def psp_decay(params, slow, fast):
-    """Decay every state by one step, in place: the homogeneous part of the recursion.
+@njit(cache=True, inline="always")
+def psp_decay_at(params, slow, fast, j):
+    """Decay the two states of neuron ``j`` by one step, in place: ``slow[j] *= decay_slow``,
+    ``fast[j] *= decay_fast`` (the homogeneous part of the recursion, one neuron).
+
+    Parameters
+    ----------
+    params : PSPParams
+        ``decay_slow``, ``decay_fast`` per step.
+    slow, fast : ndarray, float64
+        The two exponential states (1/ms), modified in place at ``j``.
+    j : int
+        Neuron index, ``>= 0``.
+    """
+    slow[j] *= params.decay_slow
+    fast[j] *= params.decay_fast
+
+
+@njit(cache=True, inline="always")
+def psp_decay(params, slow, fast, lo, hi):
+    """Decay the states of neurons ``lo .. hi - 1`` by one step, in place
+    (:func:`psp_decay_at` for each).
 
     Parameters
     ----------
@@ -145,10 +166,12 @@ def psp_decay(params, slow, fast):
         ``decay_slow``, ``decay_fast`` per step.
     slow, fast : ndarray, shape (n,), float64
         The two exponential states (1/ms), modified in place.
+    lo, hi : int
+        The range of neurons, ``0 <= lo <= hi <= n``.
     """
-    for j in range(slow.shape[0]):
-        slow[j] *= params.decay_slow
-        fast[j] *= params.decay_fast
+    lo = max(lo, 0)  # a known non-negative index: no wraparound test, the loop vectorises
+    for j in range(hi - lo):
+        psp_decay_at(params, slow, fast, lo + j)
 
 
 @njit(cache=True)
@@ -196,7 +219,7 @@ def psp_traces(params, state, spike_steps, spike_neurons, n_steps):
     n_events = spike_steps.shape[0]
     for k in range(n_steps):
         t = state.step + k
-        psp_decay(params, slow, fast)
+        psp_decay(params, slow, fast, 0, n)
         while ptr < n_events and spike_steps[ptr] == t:
             psp_jump(slow, fast, spike_neurons[ptr], params.jump)
             ptr += 1

@@ -147,37 +147,46 @@ def wiener_step(params, v, z, pending):
     return v + params.increment_mean + params.increment_sd * z + pending
 
 
-@njit(cache=True)
-def wiener_advance(params, v, z, pending):
-    """:func:`wiener_step` for a population, in place; ``pending`` is consumed (set to 0).
+@njit(cache=True, inline="always")
+def wiener_advance(params, v, noise, k, pending, lo, hi):
+    """:func:`wiener_step` for the neurons ``lo .. hi - 1``, in place; their ``pending`` is
+    consumed (set to 0).
 
     Parameters
     ----------
     params : WienerParams
-    v, pending : ndarray, shape (n,), float64
-        Membranes and pending jumps, modified in place.
-    z : ndarray, shape (n,), float64
-        Standard normals of this step.
+    v, pending : ndarray, shape (>= hi,), float64
+        Membranes and pending jumps, modified in place at ``lo .. hi - 1``.
+    noise : ndarray, shape (n_steps, >= hi), float64
+        Standard normals; row ``k`` is this step's (column j for neuron j).
+    k : int
+        The row of ``noise``.
+    lo, hi : int
+        The population's range, ``0 <= lo <= hi``.
     """
-    for i in range(v.shape[0]):  # branch-free, vectorises
-        v[i] = wiener_step(params, v[i], z[i], pending[i])
+    lo = max(lo, 0)  # a known non-negative index: no wraparound test, the loop vectorises
+    for j in range(hi - lo):  # branch-free
+        i = lo + j
+        v[i] = wiener_step(params, v[i], noise[k, i], pending[i])
         pending[i] = 0.0
 
 
-@njit(cache=True)
-def wiener_fire(params, v, fired, times):
-    """Threshold drops of a population, in place: while ``v[i] >= threshold``, drop ``v[i]``
-    by ``threshold - reset``, each drop one spike.
+@njit(cache=True, inline="always")
+def wiener_fire(params, v, lo, hi, fired, times):
+    """Threshold drops of the neurons ``lo .. hi - 1``, in place: while ``v[i] >= threshold``,
+    drop ``v[i]`` by ``threshold - reset``, each drop one spike.
 
     Parameters
     ----------
     params : WienerParams
         Neuron constants.
-    v : ndarray, shape (n,), float64
+    v : ndarray, shape (>= hi,), float64
         Membranes ``v[t]`` before the threshold, modified in place.
-    fired : ndarray, shape (>= n,), int32
-        Receives the spiking neurons, ascending.
-    times : ndarray, shape (>= n,), int64
+    lo, hi : int
+        The population's range, ``0 <= lo <= hi``.
+    fired : ndarray, shape (>= hi - lo,), int32
+        Receives the spiking neurons (``i - lo``), ascending.
+    times : ndarray, shape (>= hi - lo,), int64
         Receives each one's number of spikes (drops).
 
     Returns
@@ -185,14 +194,16 @@ def wiener_fire(params, v, fired, times):
     int
         The number of spiking neurons (entries written).
     """
+    lo = max(lo, 0)
     th = params.threshold
     drop = params.threshold - params.reset
+    n = hi - lo
     nf = 0
-    for i in range(v.shape[0]):  # branch-free compaction
+    for i in range(n):  # branch-free compaction
         fired[nf] = i
-        nf += v[i] >= th
+        nf += v[lo + i] >= th
     for e in range(nf):
-        i = fired[e]
+        i = lo + fired[e]
         c = 0
         while v[i] >= th:
             v[i] -= drop
