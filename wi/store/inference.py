@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 from wi.errors import UserError
+from wi.store.options import compression
 
 #: The projection every version-1 inference result estimated.
 PROJECTION_V1 = "input_output"
@@ -193,7 +194,7 @@ def write_result(
             g.create_dataset("exists", data=exists)
         layout = "dense"
     else:
-        opts = _big(n_pairs)
+        opts = compression(n_pairs)
         rows = max(1, min(len(time_ms), (1 << 20) // max(1, len(sampled))))
         g.create_dataset(
             "weights",
@@ -204,7 +205,7 @@ def write_result(
             shuffle=bool(history.size),
         )
         g.create_dataset("sampled", data=sampled)
-        g.create_dataset("final_weights", data=final, **_big(n_pairs, floats=True))
+        g.create_dataset("final_weights", data=final, **compression(n_pairs, floats=True))
         g.create_dataset("pre_index", data=pre_index, **opts)
         g.create_dataset("post_index", data=post_index, **opts)
         g.create_dataset("exists", data=exists, **opts)
@@ -233,25 +234,6 @@ def _scored(pre_index, post_index, n_pre, n_post, exists) -> str:
     if n == n_pre == n_post and np.array_equal(pre_index, post_index):
         return "diagonal"
     return "pairs"
-
-
-#: Float arrays of more elements than this are stored uncompressed: estimates and weights are
-#: noise to gzip (about 15 % smaller at 8x the write time: 1.3 s per 10^7 values).
-RAW_FLOATS = 1 << 20
-
-
-def _big(n: int, floats: bool = False) -> dict:
-    """Storage options of a 1-D array of ``n`` values: index and flag arrays of more than
-    64 k values are chunked, shuffled and gzipped (level 1); float arrays too, up to
-    :data:`RAW_FLOATS` values."""
-    if n <= 1 << 16 or (floats and n > RAW_FLOATS):
-        return {}
-    return {
-        "chunks": (min(n, 1 << 18),),
-        "compression": "gzip",
-        "compression_opts": 1,
-        "shuffle": True,
-    }
 
 
 def _write_dense(g, history, n_pre, n_post, pre_index, post_index) -> None:

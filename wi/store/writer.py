@@ -19,24 +19,11 @@ from wi import __version__, interrupt
 from wi.chunk import Chunk
 from wi.errors import UserError, require_writable_dir
 from wi.store.lock import writer_lock
+from wi.store.options import RAW_FLOATS, compression
 from wi.store.spool import EventSpool, SpikeCounter
 
 SCHEMA = "wi-run"
 SCHEMA_VERSION = 2
-
-
-def _compression(n: int, floats: bool = False) -> dict:
-    """Chunked gzip level 1 with shuffle for arrays of more than 64 k elements; float arrays of
-    more than 2^20 elements are stored raw (weights are noise to gzip: ~15 % smaller at 8x
-    the write time)."""
-    if n <= 1 << 16 or (floats and n > 1 << 20):
-        return {}
-    return {
-        "chunks": (min(n, 1 << 18),),
-        "compression": "gzip",
-        "compression_opts": 1,
-        "shuffle": True,
-    }
 
 
 #: Bytes of one block of rows when a dense projection is written (bounds its memory).
@@ -53,7 +40,7 @@ def _write_dense(g, n_post, n_pre, pre_index, post_index, weight) -> None:
     opts = {}
     if size > 1 << 16:  # gzip for the zeros of a diagonal; a full matrix of weights is noise
         opts = {"chunks": (rows, n_pre)}
-        if len(weight) <= 1 << 20:
+        if len(weight) <= RAW_FLOATS:
             opts.update(compression="gzip", compression_opts=1)
     ds = g.create_dataset("weights", shape=(n_post, n_pre), dtype=np.float64, **opts)
     if len(weight) == size:  # every pair, CSR order: the matrix is weight as (n_pre, n_post)
@@ -425,10 +412,10 @@ class RunWriter:
         if is_dense_projection(rule, n_pre, n_post, pre_index, post_index):
             _write_dense(g, n_post, n_pre, pre_index, post_index, weight)
             return
-        opts = _compression(len(weight))
+        opts = compression(len(weight))
         g.create_dataset("pre_index", data=pre_index, **opts)
         g.create_dataset("post_index", data=post_index, **opts)
-        g.create_dataset("weight", data=weight, **_compression(len(weight), floats=True))
+        g.create_dataset("weight", data=weight, **compression(len(weight), floats=True))
 
     def append(self, chunk: Chunk) -> None:
         """Append a chunk: its spikes (and marks) and the recorded voltages. Populations that
