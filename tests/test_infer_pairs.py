@@ -165,3 +165,49 @@ def test_absent_pairs_memory_does_not_grow_with_n_pre_n_post():
         tracemalloc.stop()
     assert ps.n_pairs == len(flat) + 10_000 and exists.sum() == len(flat)
     assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("n_post", [(1 << 16) + 1, (1 << 16) + 7])
+def test_by_post_is_right_past_65536_post_neurons(n_post):
+    """Post indices above 65 535 do not fit the 16-bit sort keys used for small populations:
+    the by-post view must still list every pair of post neuron i under i, ascending pre."""
+    pairs = [(0, n_post - 1), (0, 3), (1, 65_536), (2, n_post - 1), (2, 0), (3, 65_536)]
+    ps = PairSet.from_projection(projection(4, n_post, pairs), 0, np.random.default_rng(0))[0]
+    indptr, ids = ps.by_post()
+    for i in (0, 3, 65_536, n_post - 1):
+        got = ids[indptr[i] : indptr[i + 1]]
+        assert sorted((int(ps.pre_index[k]), i) for k in got) == sorted(
+            (j, q) for j, q in pairs if q == i
+        )
+        assert np.all(ps.post_index[got] == i) and np.all(np.diff(ps.pre_index[got]) > 0)
+
+
+def test_explicit_autapses_true_allows_diagonal_absent_pairs():
+    """With ``autapses=True`` the diagonal of a recurrent projection is a possible (absent)
+    pair even when no synapse lies on it; without, it is never drawn (it cannot exist)."""
+    syn = [(0, 1), (1, 2), (2, 0)]
+    proj = projection(3, 3, syn, pre="e", post="e")
+    every = 9 - len(syn)
+    with_auto, exists, _ = PairSet.from_projection(
+        proj, every, np.random.default_rng(0), autapses=True
+    )
+    diag = with_auto.pre_index == with_auto.post_index
+    assert with_auto.n_pairs == 9 and diag.sum() == 3 and not exists[diag].any()
+    without = PairSet.from_projection(proj, every, np.random.default_rng(0), autapses=False)[0]
+    assert without.n_pairs == 6 and not np.any(without.pre_index == without.post_index)
+
+
+@pytest.mark.parametrize(
+    "indptr, post_index",
+    [
+        ([0, 2, 2], [1, 1]),  # a duplicated synapse
+        ([0, 2, 2], [2, 1]),  # posts not ascending within a row
+    ],
+)
+def test_a_projection_not_in_csr_order_is_refused(indptr, post_index):
+    proj = Projection(
+        "p", "a", "b", 3, np.array(indptr, np.int64), np.array(post_index, np.int32),
+        np.ones(len(post_index)), "fixed_probability",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="not in CSR order or duplicated"):
+        PairSet.from_projection(proj, 1, np.random.default_rng(0))

@@ -344,3 +344,35 @@ def test_bayes_has_no_detection_metrics_but_stdwi_has_on_the_wiener_preset():
     assert math.isnan(rows["bayes"]["auc_roc"]) and math.isnan(rows["bayes"]["auc_pr"])
     assert 0.0 <= rows["stdwi"]["auc_roc"] <= 1.0 and 0.0 <= rows["stdwi"]["auc_pr"] <= 1.0
     assert math.isfinite(rows["bayes"]["pearson_r"]) and math.isfinite(rows["stdwi"]["pearson_r"])
+
+
+@pytest.mark.parametrize("trace", ["all_to_all", "nearest"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_pre_spike_at_step_0_counts(trace, seed):
+    """A presynaptic spike at the very first step (step 0) drives the post spikes after it
+    like any other; the per-step definitions are the oracle (a kernel that treats "last spike
+    at step 0" as "never spiked" loses the whole first trace)."""
+    rng = np.random.default_rng(seed)
+    n_pre, n_post, n_steps = 3, 2, 400
+    pre_steps = np.array([0, 0, 150 + seed])
+    pre_neurons = np.array([0, 2, 1])
+    post_steps = np.sort(rng.choice(np.arange(1, 120), size=4, replace=False))
+    post_neurons = rng.integers(0, n_post, size=4)
+    chunk = Chunk(
+        0,
+        n_steps,
+        DT,
+        {
+            "a": SpikeEvents(pre_steps, pre_neurons.astype(np.int32)),
+            "b": SpikeEvents(post_steps, post_neurons.astype(np.int32)),
+        },
+    )
+    ps = PairSet.all(n_pre, n_post)
+    guess = np.zeros(ps.n_pairs)
+    p = STDWIParams(learning_rate=0.1, trace=trace)
+    got = STDWI(p).start(n_pre, n_post, DT, guess, pairs=ps, pre="a", post="b")
+    got = got.update(chunk).snapshot()
+    ref = stdwi_per_step(chunk, "a", "b", n_pre, n_post, ps, guess, p)
+    fired = np.isin(ps.pre_index, [0, 2]) & np.isin(ps.post_index, post_neurons)
+    assert np.all(np.abs(ref[fired]) > 0)  # the step-0 spikes moved their pairs
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
