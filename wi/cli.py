@@ -292,8 +292,9 @@ def infer(
             "-o",
             "--output",
             metavar="NEW.h5",
-            help="Write a NEW run file (the input's data plus the results); the input is "
-            "not changed. Default: add the results to RUN.h5 in place.",
+            help="Write a NEW run file (schema 2): a copy of RUN.h5's populations, network, "
+            "attributes and results plus the new results; RUN.h5 is opened read-only and not "
+            "changed. Default: add the results to RUN.h5 in place.",
         ),
     ] = None,
     force: Annotated[
@@ -304,17 +305,21 @@ def infer(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Infer weights from a stored run; adds /inference/<method> to the file (in place)."""
+    """Infer weights from a stored run: adds /inference/<projection>/<method> to RUN.h5 in
+    place, or with -o NEW.h5 writes a new run file and leaves RUN.h5 unchanged.
+
+    NaN in /network weights: an unknown pair (not scored, counted in unknown_pairs); inf: error.
+    """
     from wi import config as config_mod
     from wi import pipeline
+    from wi.infer_file import check_output_path
     from wi.infer_file import infer as infer_file
-    from wi.store import check_output
 
     path = run_file if run_file is not None else pipeline.newest_run()
     _SOURCE.append(config if config is not None else path)
     _TARGET.append(path if output is None else output)
     if output is not None:
-        check_output(output, force)
+        check_output_path(path, output, force)
     rows = infer_file(
         path,
         methods=method,
@@ -323,6 +328,7 @@ def infer(
         force=force,
         quiet=quiet,
         output=output,
+        command=_command_line(),
     )
     result = output if output is not None else path
     out.print(f"results: {result}")

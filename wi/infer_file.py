@@ -6,16 +6,23 @@ The file and the request are checked before any work (a run without spike times,
 ``observation_noise.*`` may change), the
 data are replayed as chunks into the inference sessions, then the results are written:
 in place with :mod:`wi.store.update` (inode, mode and links kept; the file unchanged if anything
-fails), or into a copy (``-o``). One writer per file (:mod:`wi.store.lock`).
+fails), or with ``-o OUT.h5`` into a new run file: the input is opened read-only and never
+changed; ``OUT.h5`` (schema version 2, ``status`` complete) holds the input's root attributes
+(``command`` = this command), populations, ``/network`` and results, copied with HDF5's
+``copy`` (nothing loaded into memory), plus the new results; it is written to a temporary file
+and published in one step (:func:`wi.store.atomic_path`), so an error or a signal leaves
+nothing behind. An existing ``OUT.h5`` needs ``--force``; ``OUT.h5`` may not be the input.
+One writer per file (:mod:`wi.store.lock`).
 
 Layout: results go where :func:`wi.store.inference.write_result` puts them for the file's schema
-version: ``/inference/<projection>/<method>`` in a version-2 file, ``/inference/<method>`` in a
-version-1 file (its own layout, so the file stays one version and older ``wi`` still reads it;
+version: ``/inference/<projection>/<method>`` in a version-2 file (and in every ``-o`` file),
+``/inference/<method>`` in a version-1 file updated in place (its own layout, so the file stays one version and older ``wi`` still reads it;
 the true synapses come from ``/network`` of either version).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,7 +31,7 @@ import numpy as np
 from wi.errors import UserError
 from wi.pipeline import CHUNK_MS, METHODS, _check_names, _chunk_steps, _write_sessions
 from wi.progress import progress
-from wi.store import atomic_path, open_run, require_spikes
+from wi.store import atomic_path, check_output, open_run, require_spikes
 from wi.store.inference import result_key
 from wi.store.lock import writer_lock
 from wi.store.update import add_groups, open_for_update, require_writable_file
@@ -91,15 +98,46 @@ def infer(
     quiet: bool = False,
     chunk_ms: float = CHUNK_MS,
     output: Path | None = None,
+    command: str | None = None,
 ) -> list[dict]:
-    """Add ``/inference/<method>`` results to an existing run file, in place, or with
-    ``output`` to a new run file (a copy of ``path`` plus the results; ``path`` is not touched).
+    """Infer weights from the run file ``path``: add the results to it in place, or with
+    ``output`` write them to a new run file and leave ``path`` untouched.
 
     In place, the file keeps its inode, mode and links, and holds what it held before if
     inference fails or is interrupted (:mod:`wi.store.update`); one writer at a time
-    (:mod:`wi.store.lock`: a second ``wi infer`` waits). Without ``methods``: the methods of the
-    run's config (all four for external data) that fit the data in the file. ``force`` replaces
-    existing results (in place) or an existing ``output``.
+    (:mod:`wi.store.lock`: a second ``wi infer`` waits). With ``output``, ``path`` is opened
+    read-only and ``output`` is a complete run file of schema version 2 written through a
+    temporary file and published in one step (nothing is left behind on an error or a
+    signal): the input's root attributes (``command`` = this command), populations,
+    ``/network``, existing results, and the new results (they replace input results of the
+    same name).
+
+    Parameters
+    ----------
+    path : Path
+        The run file to read.
+    methods : list of str or None
+        Method names; None: the methods of the run's config (all of them for external data)
+        that fit the data in the file.
+    overrides : dict, optional
+        ``--set`` overrides (``infer.*`` and ``observation_noise.*`` only).
+    infer_config : Path, optional
+        A YAML file with the ``infer`` (and ``observation_noise``) section.
+    force : bool
+        Replace existing results (in place) or an existing ``output``.
+    quiet : bool
+        No progress bar.
+    chunk_ms : float
+        Duration of the replayed chunks, ms.
+    output : Path, optional
+        The new run file; must not be ``path`` itself.
+    command : str, optional
+        The command line stored in ``output`` (default: ``wi infer PATH -o OUTPUT``).
+
+    Returns
+    -------
+    list of dict
+        One score row per result (:meth:`wi.infer.driver.InferenceSession.summary`).
     """
     _check_names(methods)
     path = Path(path)
@@ -107,33 +145,133 @@ def infer(
         _require_spike_times(run_file)
     if output is None:
         require_writable_file(path)
-    elif Path(output).exists() and os.path.samefile(output, path):
-        raise UserError("is the input file; leave -o out to add the results in place", file=output)
-    with writer_lock(Path(os.path.realpath(path)), wait=True):
-        if output is None:
-            sessions = _infer_sessions(
+        with writer_lock(Path(os.path.realpath(path)), wait=True):
+            sessions, unknown = _infer_sessions(
                 path, methods, overrides, infer_config, force, quiet, chunk_ms
             )
             try:
                 _require_space(sessions, path)
                 with open_for_update(path) as h5:
-                    return _add_results(sessions, h5, replace=force)
+                    return _add_results(sessions, h5, replace=force, unknown=unknown)
             finally:
                 for session in sessions:
                     session.release()
-        with writer_lock(output):
-            sessions = _infer_sessions(
-                path, methods, overrides, infer_config, True, quiet, chunk_ms
-            )
-            try:
-                _require_space(sessions, Path(output), extra=os.path.getsize(path))
-                with atomic_path(output, copy_from=path, overwrite=force) as tmp:
-                    with open_for_update(tmp) as h5:
-                        rows = _add_results(sessions, h5, replace=True)
-                return rows
-            finally:
-                for session in sessions:
-                    session.release()
+    output = check_output_path(path, output, force)
+    with _input_lock(path), writer_lock(output):
+        # the input's own results are copied: replacing one in the new file needs no --force
+        sessions, unknown = _infer_sessions(
+            path, methods, overrides, infer_config, True, quiet, chunk_ms
+        )
+        try:
+            _require_space(sessions, output, extra=os.path.getsize(path))
+            with atomic_path(output, overwrite=force) as tmp:
+                command = command or _default_command(path, output)
+                rows = _write_copy(path, tmp, sessions, command, unknown)
+            return rows
+        finally:
+            for session in sessions:
+                session.release()
+
+
+def check_output_path(path: Path, output: str | os.PathLike, force: bool) -> Path:
+    """Check ``-o OUTPUT`` before any work: not the input file itself (under any name), not a
+    directory, an existing file only with ``force``, a writable directory.
+
+    Parameters
+    ----------
+    path : Path
+        The input run file.
+    output : path
+        The new run file.
+    force : bool
+        Whether an existing ``output`` may be replaced.
+
+    Returns
+    -------
+    Path
+        ``output`` as a :class:`~pathlib.Path`.
+    """
+    output = Path(output)
+    if output.exists() and Path(path).exists() and os.path.samefile(output, path):
+        raise UserError("is the input file; leave -o out to add the results in place", file=output)
+    return check_output(output, force)
+
+
+def _default_command(path: Path, output: Path) -> str:
+    import shlex
+
+    return shlex.join(["wi", "infer", str(path), "-o", str(output)])
+
+
+@contextlib.contextmanager
+def _input_lock(path: Path):
+    """Hold the input's write lock while it is read (an in-place ``wi infer`` running on it
+    is waited for). An input in a directory this user cannot write is read without the lock
+    file (HDF5's own file locking still refuses to open a file another program writes)."""
+    real = Path(os.path.realpath(path))
+    if not os.access(real.parent, os.W_OK):
+        yield
+        return
+    with writer_lock(real, wait=True):
+        yield
+
+
+def _write_copy(path: Path, tmp: Path, sessions, command: str, unknown: dict) -> list[dict]:
+    """Write the new run file ``tmp``: the input's root attributes (``command``, times and
+    version updated, ``schema_version`` 2), its populations, ``/network`` and any other group
+    copied with HDF5's ``copy`` (no dataset is loaded into memory), its inference results
+    (moved to ``/inference/<projection>/<method>`` when the input is version 1; those the new
+    results replace are not copied), then the new results, ``status = "complete"`` last. The
+    input is opened read-only.
+
+    Parameters
+    ----------
+    path : Path
+        The input run file.
+    tmp : Path
+        The new file (a temporary name, published by the caller).
+    sessions : list of InferenceSession
+        Fed and ready to write.
+    command : str
+        The ``command`` attribute of the new file.
+    unknown : dict
+        ``{projection: unknown pairs}`` (:func:`_sessions`).
+
+    Returns
+    -------
+    list of dict
+        The score rows of the new results.
+    """
+    import h5py
+
+    from wi import __version__
+    from wi.store import SCHEMA, SCHEMA_VERSION, mark_complete, now_utc
+    from wi.store.inference import result_groups
+    from wi.store.update import TMP_PREFIX
+
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        dst.attrs.update(
+            schema=SCHEMA,
+            schema_version=SCHEMA_VERSION,
+            wi_version=__version__,
+            created_utc=now_utc(),
+            command=command,
+            status="incomplete",
+        )
+        for name in src:
+            if name != "inference" and not name.startswith(TMP_PREFIX):
+                src.copy(src[name], dst, name=name)
+        replaced = {n for s in sessions for n in _result_keys(s, dst)}
+        for projection, method, group, _ in result_groups(src):
+            if f"{projection}/{method}" in replaced:
+                continue  # the new result takes its place: not copied, never deleted
+            dst.require_group(f"inference/{projection}")
+            src.copy(group, dst[f"inference/{projection}"], name=method)
+        rows = _add_results(sessions, dst, replace=True, unknown=unknown)
+        mark_complete(dst)
+    return rows
 
 
 def _require_spike_times(run_file) -> None:
@@ -177,12 +315,19 @@ def _result_keys(session, h5) -> list[str]:
     return [result_key(h5, projection, n) for n in session.stored_names]
 
 
-def _add_results(sessions, h5, *, replace: bool) -> list[dict]:
+def _add_results(sessions, h5, *, replace: bool, unknown: dict | None = None) -> list[dict]:
+    """Write the sessions' results under ``/inference`` (:func:`wi.store.update.add_groups`);
+    each result group gets the attribute ``unknown_pairs`` (true weights that are NaN, left
+    out of its scores; 0 when all are known)."""
     rows: list[dict] = []
     names = [n for s in sessions for n in _result_keys(s, h5)]
 
     def write(container):
         rows.extend(_write_sessions(sessions, container))
+        for s in sessions:
+            count = int((unknown or {}).get(getattr(s, "projection", None), 0))
+            for n in _result_keys(s, h5):
+                container[f"inference/{n}"].attrs["unknown_pairs"] = count
 
     add_groups(h5, "inference", names, write, replace=replace)
     return rows
@@ -190,7 +335,7 @@ def _add_results(sessions, h5, *, replace: bool) -> list[dict]:
 
 def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_ms):
     """Check the file and the request, then feed the file's data to the inference sessions
-    (closed or not, not yet written)."""
+    (closed or not, not yet written); returns them and ``{projection: unknown pairs}``."""
     import warnings
 
     from wi.infer.driver import sessions_from_config
@@ -227,7 +372,9 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
                 warnings.warn(f"{m} skipped: {_not_applicable(run_file, cfg, m)}", stacklevel=2)
             if not methods:
                 raise UserError("no inference method fits this file", file=path)
-        sessions = _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post)
+        sessions, unknown = _sessions(
+            sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post
+        )
         try:
             existing = [
                 n
@@ -259,7 +406,7 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
             for session in sessions:
                 session.release()
             raise
-    return sessions
+    return sessions, unknown
 
 
 class _Needs:
@@ -286,21 +433,96 @@ def _needs(sessions) -> _Needs:
 
 
 def _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post):
-    """The inference sessions for the file: with the projections read from ``/network``
-    (:meth:`wi.store.RunFile.projection`, versions 1 and 2) when the driver takes them, else
-    the dense true weights of ``input_output``."""
+    """The inference sessions for the file and ``{projection: unknown pairs}``: with the
+    projections read from ``/network`` (:meth:`wi.store.RunFile.projection`, versions 1 and 2)
+    when the driver takes them, else the dense true weights of ``input_output``.
+
+    A NaN true weight marks an unknown pair (:func:`_known_synapses`; infinity is refused).
+    A driver that keeps unknown pairs in the pair set and leaves them out of the scores
+    (``wi.infer.driver.UNKNOWN_PAIRS``) gets the projections as they are; otherwise an
+    inferred projection with unknown pairs is inferred on its known synapses only, without
+    absent pairs (an unknown pair must not be scored as absent). The number of unknown pairs
+    per inferred projection is returned."""
     import inspect
+
+    from wi.infer import driver
+    from wi.infer.protocol import inferred_projections
 
     params = inspect.signature(sessions_from_config).parameters
     if "projections" in params:
         projections = {n: run_file.projection(n) for n in run_file.projections()}
+        unknown: dict[str, int] = {}
+        masked = bool(getattr(driver, "UNKNOWN_PAIRS", False))
+        for name in inferred_projections(cfg):
+            if name in projections:
+                known, unknown[name] = _known_synapses(projections[name], run_file, name)
+                projections[name] = projections[name] if masked else known
+        if not masked and any(unknown.values()) and getattr(cfg.infer, "absent_pairs", 0):
+            cfg = cfg.model_copy(update={"infer": cfg.infer.model_copy(update={"absent_pairs": 0})})
         extra = {}
         if "populations" in params:  # sizes, for data without true synapses (recordings)
             extra["populations"] = {p: run_file.n_neurons(p) for p in run_file.populations()}
         if "truth" in params:  # used for a projection the file has no synapses of
             extra.update(truth=truth, n_pre=n_pre, n_post=n_post)
-        return sessions_from_config(cfg, methods, projections=projections, **extra)
-    return sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post)
+        return sessions_from_config(cfg, methods, projections=projections, **extra), unknown
+    return sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post), {}
+
+
+def _known_synapses(proj, run_file, name: str):
+    """The projection ``proj`` without its synapses of unknown (NaN) weight, and their number.
+
+    An infinite weight is a :class:`UserError` naming the dataset and the ``[post, pre]``
+    index (the first in row-major order of the (n_post, n_pre) matrix).
+
+    Parameters
+    ----------
+    proj : wi.net.connectivity.Projection
+        The true synapses read from the file (CSR by pre).
+    run_file : wi.store.RunFile
+        The file, for the message.
+    name : str
+        The projection's name (``/network/<name>``).
+
+    Returns
+    -------
+    proj : wi.net.connectivity.Projection
+        ``proj`` itself when every weight is known, else a projection of the same rule and
+        populations holding the known synapses (CSR order kept).
+    unknown : int
+        Synapses of unknown weight (NaN).
+    """
+    from wi.net.connectivity import Projection
+
+    weight = np.asarray(proj.weight, np.float64)
+    if np.isfinite(weight).all():
+        return proj, 0
+    post_index = np.asarray(proj.post_index)
+    pre_index = np.asarray(proj.pre_index)
+    inf = np.flatnonzero(np.isinf(weight))
+    if len(inf):
+        first = inf[np.lexsort((pre_index[inf], post_index[inf]))[0]]
+        group = run_file.h5[f"network/{name}"]
+        key = f"/network/{name}/" + ("weights" if "weights" in group else "weight")
+        raise UserError(
+            f"infinite at [{post_index[first]}, {pre_index[first]}] (NaN marks an unknown pair; "
+            "infinity is not a weight)",
+            file=run_file.path,
+            key=key,
+        )
+    known = ~np.isnan(weight)
+    counts = np.bincount(pre_index[known], minlength=proj.n_pre)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    reduced = Projection(
+        proj.name,
+        proj.pre,
+        proj.post,
+        int(proj.n_post),
+        indptr,
+        np.ascontiguousarray(post_index[known], np.int32),
+        np.ascontiguousarray(weight[known]),
+        proj.rule,
+    )
+    return reduced, int(len(weight) - np.count_nonzero(known))
 
 
 MAX_CHECKS = 1_000_000  # history rows per method
@@ -322,7 +544,8 @@ def _check_history_size(cfg, path, duration_ms: float, n_pre: int, n_post: int) 
 
 
 def _truth(run_file, path, n_pre: int, n_post: int):
-    """The true input -> output weights of the file (None if absent), checked."""
+    """The true input -> output weights of the file (None if absent), checked: numbers of
+    shape (n_post, n_pre), NaN (an unknown pair) allowed, no infinity."""
     key = "network/input_output/weights"
     if key not in run_file.h5:
         return None
@@ -335,9 +558,13 @@ def _truth(run_file, path, n_pre: int, n_post: int):
             key=f"/{key}",
         )
     w = ds[()].astype(np.float64)
-    if not np.isfinite(w).all():
-        post, pre = np.argwhere(~np.isfinite(w))[0]
-        raise UserError(f"not finite at [{post}, {pre}]", file=path, key=f"/{key}")
+    if np.isinf(w).any():
+        post, pre = np.argwhere(np.isinf(w))[0]
+        raise UserError(
+            f"infinite at [{post}, {pre}] (NaN marks an unknown pair; infinity is not a weight)",
+            file=path,
+            key=f"/{key}",
+        )
     return w
 
 

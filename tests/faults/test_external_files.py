@@ -30,6 +30,15 @@ def _external(tmp_path, source):
     return path
 
 
+def _with_inf(value=np.inf, at=(1, 6)):
+    """True weights (3, 8) with NaN at [0, 2] and [2, 1] (unknown pairs) and ``value`` at ``at``."""
+    w = np.linspace(-1.0, 1.0, 24).reshape(3, 8)
+    w[0, 2] = w[2, 1] = np.nan
+    w[at] = value
+    w[2, 7] = np.inf if value > 0 else -np.inf  # a later one: the first is named
+    return w
+
+
 def _replace(f, key, data):
     del f[key]
     f[key] = data
@@ -143,10 +152,17 @@ CASES = {
         "/network/input_output/weights",
         "(3, 8)",
     ),
-    "weights not finite": (
-        lambda f: _replace(f, "network/input_output/weights", np.full((3, 8), np.nan)),
+    # NaN marks an unknown pair (tests/test_infer_output.py); infinity is refused, at the first
+    # infinite entry in row-major order even when NaN (allowed) come before it
+    "weights infinite": (
+        lambda f: _replace(f, "network/input_output/weights", _with_inf()),
         "/network/input_output/weights",
-        "not finite",
+        "infinite at [1, 6]",
+    ),
+    "weights minus infinity": (
+        lambda f: _replace(f, "network/input_output/weights", _with_inf(-np.inf, (0, 7))),
+        "/network/input_output/weights",
+        "infinite at [0, 7]",
     ),
 }
 

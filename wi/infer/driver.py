@@ -72,6 +72,12 @@ from wi.seeding import stream
 PROJECTION = PRESET_PROJECTION  # legacy name
 
 
+#: NaN true weights mark unknown pairs: kept in the pair set (learned as usual), left out of
+#: every score (r, sign accuracy, ..., and the detection metrics), counted in the result
+#: attribute ``unknown_pairs``. (``wi infer`` checks this flag.)
+UNKNOWN_PAIRS = True
+
+
 def _crc(name: str) -> int:
     return zlib.crc32(name.encode())
 
@@ -216,10 +222,15 @@ class InferenceSession:
         self._guess_params = initial_guess or InitialGuess()
         self._legacy_guess = bool(legacy_guess)
         guess = self.initial_guess  # not kept: recomputed on request (n_pairs floats)
+        known = np.isfinite(self.truth)  # NaN: an unknown pair (recordings)
+        self.unknown_pairs = int(known.size - np.count_nonzero(known))
+        self._known = known if self.unknown_pairs else None
         self._has_absent = not bool(np.all(self.exists))
-        self._score_order = np.flatnonzero(self.exists) if self._has_absent else None
+        scored = self.exists if self._known is None else self.exists & self._known
+        partial = self._has_absent or self._known is not None
+        self._score_order = np.flatnonzero(scored) if partial else None
         self._transpose = (
-            self.pairs.dense_all and not self._has_absent and self.pairs.n_pairs < metrics.FUSED_MIN
+            self.pairs.dense_all and not partial and self.pairs.n_pairs < metrics.FUSED_MIN
         )
         self._truth_scored = self._scored_values(self.truth)
         ctx = Context.of(context, duration_ms=float(duration_ms))
@@ -382,8 +393,11 @@ class InferenceSession:
         if not self.has_truth:
             return None
         out = metrics.score(self._scored_values(w), self._truth_scored)
-        if self._has_absent:
+        if self._has_absent and self._known is None:
             out["auc_roc"], out["auc_pr"] = metrics.detection(np.abs(w), self.exists)
+        elif self._has_absent:  # unknown pairs are neither synapses nor absent pairs
+            k = self._known
+            out["auc_roc"], out["auc_pr"] = metrics.detection(np.abs(w[k]), self.exists[k])
         else:
             out["auc_roc"] = out["auc_pr"] = float("nan")
         return out
@@ -467,6 +481,7 @@ class InferenceSession:
             "n_absent": int(self.pairs.n_pairs - np.count_nonzero(self.exists)),
             "time_to_r90_ms": float("nan"),
             "diverged": name in self._diverged,
+            "unknown_pairs": self.unknown_pairs,
         }
         if name in self._diverged:
             at_ms, reason, _ = self._diverged[name]
