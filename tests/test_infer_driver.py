@@ -598,3 +598,19 @@ def test_context_thresholds_legacy_and_per_role():
     assert c.pre_model == "poisson" and c.rule == "fixed_probability"
     with pytest.raises(UserError, match="needs the protocol fact post_threshold"):
         Context().need("post_threshold", "bayes")
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (3, 4), (5, 3)])
+def test_truth_of_the_wrong_shape_is_refused(shape):
+    """The legacy API's true matrix must be (n_post, n_pre); any other shape is an error, not
+    a projection of another size."""
+    with pytest.raises(ValueError, match=r"truth has shape"):
+        InferenceSession(
+            {"stdwi": None},
+            n_pre=5,
+            n_post=3,
+            timestep_ms=0.25,
+            duration_ms=10.0,
+            check_interval_ms=5.0,
+            truth=np.zeros(shape),
+        )

@@ -84,6 +84,7 @@ def test_fixed_probability_extremes():
     assert np.array_equal(ones.to_dense(), np.ones((5, 7)))  # (n_post, n_pre)
     none = build_projection(spec({"rule": "fixed_probability", "p": 0.0}), 7, 5, 3, "x")
     assert none.n_synapses == 0 and np.array_equal(none.indptr, np.zeros(8))
+    assert none.post_index.shape == (0,) and none.weight.shape == (0,)  # arrays agree with indptr
     rec = build_projection(
         spec({"rule": "fixed_probability", "p": 1.0}, pre="e", post="e"), 6, 6, 3, "x"
     )
