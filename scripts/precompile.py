@@ -9,6 +9,8 @@ removed afterwards, so that every kernel signature those commands use is compile
   file (the same estimators fed from a stored file);
 - ``wi run configs/noise.yaml`` (observation noise, clean and noisy inference);
 - ``wi run configs/wiener.yaml`` (Wiener-process network, Bayes, nearest-spike STDWI);
+- ``wi run configs/ei_network.yaml`` with every spike-based method and RDD (kind ``network``:
+  sparse pairs, detection metrics, the cross-correlogram baseline);
 - ``wi autoencoder configs/autoencoder.yaml`` (the adaptive spiking autoencoder).
 
 The cache goes where numba puts it: ``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``
@@ -57,6 +59,14 @@ def commands(directory: Path) -> list[list[str]]:
             *short,
             "--set",
             "network.n_pairs=5",
+        ],
+        [
+            "run",
+            str(CONFIGS / "ei_network.yaml"),
+            "-o",
+            str(directory / "ei_network.h5"),
+            *["-q", "--force", "--set", "duration_ms=200"],
+            *["-m", "stdwi", "-m", "akrout", "-m", "rdd", "-m", "ccg"],
         ],
         [
             "autoencoder",
