@@ -337,14 +337,12 @@ def test_network_run_copy_with_sparse_projections_and_unknown_synapses(tmp_path,
         assert r.final_metric("pearson_r") == pytest.approx(
             stats.pearsonr(r.final[scored], t[scored]).statistic, abs=1e-12
         )
-        if getattr(driver, "UNKNOWN_PAIRS", False):  # unknown pairs kept, masked in the scores
-            assert r.n_pairs == len(w) + 50
-            pos = np.abs(r.final[scored])
-            neg = np.abs(r.final[~synapse])
-            auc = np.mean((pos[:, None] > neg) + 0.5 * (pos[:, None] == neg))
-            assert r.final_metric("auc_roc") == pytest.approx(auc, abs=1e-12)
-        else:  # only the known synapses are inferred: no absent pair to tell apart
-            assert r.n_pairs == len(w) - 3 and np.isnan(r.final_metric("auc_roc"))
+        # unknown pairs are kept (learnt) and left out of every score, the AUC too
+        assert r.n_pairs == len(w) + 50
+        pos = np.abs(r.final[scored])
+        neg = np.abs(r.final[~synapse])
+        auc = np.mean((pos[:, None] > neg) + 0.5 * (pos[:, None] == neg))
+        assert r.final_metric("auc_roc") == pytest.approx(auc, abs=1e-12)
     bad = [5, len(w) - 2, 11]  # CSR (pre) order differs from the matrix's row-major order
     w[bad] = [-np.inf, np.inf, np.inf]
     with h5py.File(run, "r+") as f:
@@ -393,15 +391,7 @@ def wiener_run(tmp_path_factory):
     return d / "w.h5"
 
 
-BAYES_NEEDS_DRIVER = pytest.mark.xfail(
-    not getattr(driver, "UNKNOWN_PAIRS", False),
-    strict=True,
-    reason="bayes needs the whole diagonal in its pair set: unknown pairs must stay in the "
-    "pair set and be masked in the scores by wi.infer.driver (report of issue 12, helper H8)",
-)
-
-
-@pytest.mark.parametrize("method", ["stdwi", pytest.param("bayes", marks=BAYES_NEEDS_DRIVER)])
+@pytest.mark.parametrize("method", ["stdwi", "bayes"])
 def test_wiener_run_with_unknown_diagonal_pairs(tmp_path, wiener_run, method):
     """One-to-one (wiener): NaN on the diagonal; the known pairs only are scored."""
     run = tmp_path / "w.h5"

@@ -433,46 +433,29 @@ def _needs(sessions) -> _Needs:
 
 
 def _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post):
-    """The inference sessions for the file and ``{projection: unknown pairs}``: with the
+    """The inference sessions for the file and ``{projection: unknown pairs}``, with the
     projections read from ``/network`` (:meth:`wi.store.RunFile.projection`, versions 1 and 2)
-    when the driver takes them, else the dense true weights of ``input_output``.
+    and, for a projection the file has no synapses of (a recording), the sizes.
 
-    A NaN true weight marks an unknown pair (:func:`_known_synapses`; infinity is refused).
-    A driver that keeps unknown pairs in the pair set and leaves them out of the scores
-    (``wi.infer.driver.UNKNOWN_PAIRS``) gets the projections as they are; otherwise an
-    inferred projection with unknown pairs is inferred on its known synapses only, without
-    absent pairs (an unknown pair must not be scored as absent). The number of unknown pairs
-    per inferred projection is returned."""
-    import inspect
-
-    from wi.infer import driver
+    A NaN true weight marks an unknown pair: the driver keeps it in the pair set (it is
+    learnt) and leaves it out of every score; an infinite weight is refused before any work
+    (:func:`_unknown_synapses`)."""
     from wi.infer.protocol import inferred_projections
 
-    params = inspect.signature(sessions_from_config).parameters
-    if "projections" in params:
-        projections = {n: run_file.projection(n) for n in run_file.projections()}
-        unknown: dict[str, int] = {}
-        masked = bool(getattr(driver, "UNKNOWN_PAIRS", False))
-        for name in inferred_projections(cfg):
-            if name in projections:
-                known, unknown[name] = _known_synapses(projections[name], run_file, name)
-                projections[name] = projections[name] if masked else known
-        if not masked and any(unknown.values()) and getattr(cfg.infer, "absent_pairs", 0):
-            cfg = cfg.model_copy(update={"infer": cfg.infer.model_copy(update={"absent_pairs": 0})})
-        extra = {}
-        if "populations" in params:  # sizes, for data without true synapses (recordings)
-            extra["populations"] = {p: run_file.n_neurons(p) for p in run_file.populations()}
-        if "truth" in params:  # used for a projection the file has no synapses of
-            extra.update(truth=truth, n_pre=n_pre, n_post=n_post)
-        return sessions_from_config(cfg, methods, projections=projections, **extra), unknown
-    return sessions_from_config(cfg, methods, truth=truth, n_pre=n_pre, n_post=n_post), {}
+    projections = {n: run_file.projection(n) for n in run_file.projections()}
+    unknown = {
+        name: _unknown_synapses(projections[name], run_file, name)
+        for name in inferred_projections(cfg)
+        if name in projections
+    }
+    sessions = sessions_from_config(
+        cfg, methods, projections=projections, truth=truth, n_pre=n_pre, n_post=n_post
+    )
+    return sessions, unknown
 
 
-def _known_synapses(proj, run_file, name: str):
-    """The projection ``proj`` without its synapses of unknown (NaN) weight, and their number.
-
-    An infinite weight is a :class:`UserError` naming the dataset and the ``[post, pre]``
-    index (the first in row-major order of the (n_post, n_pre) matrix).
+def _unknown_synapses(proj, run_file, name: str) -> int:
+    """The number of synapses of ``proj`` whose true weight is unknown (NaN).
 
     Parameters
     ----------
@@ -485,17 +468,17 @@ def _known_synapses(proj, run_file, name: str):
 
     Returns
     -------
-    proj : wi.net.connectivity.Projection
-        ``proj`` itself when every weight is known, else a projection of the same rule and
-        populations holding the known synapses (CSR order kept).
-    unknown : int
-        Synapses of unknown weight (NaN).
-    """
-    from wi.net.connectivity import Projection
+    int
 
+    Raises
+    ------
+    wi.errors.UserError
+        For an infinite weight, naming the dataset and the ``[post, pre]`` index (the first in
+        row-major order of the (n_post, n_pre) matrix).
+    """
     weight = np.asarray(proj.weight, np.float64)
     if np.isfinite(weight).all():
-        return proj, 0
+        return 0
     post_index = np.asarray(proj.post_index)
     pre_index = np.asarray(proj.pre_index)
     inf = np.flatnonzero(np.isinf(weight))
@@ -509,20 +492,7 @@ def _known_synapses(proj, run_file, name: str):
             file=run_file.path,
             key=key,
         )
-    known = ~np.isnan(weight)
-    counts = np.bincount(pre_index[known], minlength=proj.n_pre)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    reduced = Projection(
-        proj.name,
-        proj.pre,
-        proj.post,
-        int(proj.n_post),
-        indptr,
-        np.ascontiguousarray(post_index[known], np.int32),
-        np.ascontiguousarray(weight[known]),
-        proj.rule,
-    )
-    return reduced, int(len(weight) - np.count_nonzero(known))
+    return int(np.count_nonzero(np.isnan(weight)))
 
 
 MAX_CHECKS = 1_000_000  # history rows per method

@@ -72,12 +72,6 @@ from wi.seeding import stream
 PROJECTION = PRESET_PROJECTION  # legacy name
 
 
-#: NaN true weights mark unknown pairs: kept in the pair set (learned as usual), left out of
-#: every score (r, sign accuracy, ..., and the detection metrics), counted in the result
-#: attribute ``unknown_pairs``. (``wi infer`` checks this flag.)
-UNKNOWN_PAIRS = True
-
-
 def _crc(name: str) -> int:
     return zlib.crc32(name.encode())
 
