@@ -16,8 +16,6 @@ rest = drift = 0 make Brian2's Euler step at n = 0 give our v[0] = rest. Spikes 
 spike for spike, membranes to 1e-12.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -27,21 +25,6 @@ from wi.sim import build_protocol
 pytestmark = pytest.mark.oracle
 
 TOL = 1e-12
-
-
-@pytest.fixture
-def brian2():
-    try:
-        import brian2
-    except ImportError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Brian2 oracle cannot run in CI: {exc}")
-        pytest.skip(f"brian2 not importable ({exc}); run it in .venv-oracle")
-    old = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    brian2.start_scope()
-    yield brian2
-    brian2.prefs.codegen.target = old
 
 
 def _config(seed):

@@ -15,8 +15,6 @@ Brian2's time step n (at time n dt) runs: state updates ('groups', in ``order``)
 records after the resets.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -29,21 +27,6 @@ from wi.sim.synapse import psp_params, psp_state, psp_traces
 pytestmark = pytest.mark.oracle
 
 TOL = 1e-12
-
-
-@pytest.fixture
-def brian2():
-    try:
-        import brian2
-    except ImportError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Brian2 oracle cannot run in CI: {exc}")
-        pytest.skip(f"brian2 not importable ({exc}); `make test` runs it in .venv-oracle")
-    old = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    brian2.start_scope()
-    yield brian2
-    brian2.prefs.codegen.target = old
 
 
 def _lif_equations(current: str) -> str:

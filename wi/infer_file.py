@@ -382,7 +382,7 @@ def _infer_sessions(path, methods, overrides, infer_config, force, quiet, chunk_
                 for n in _result_keys(s, run_file.h5)
                 if f"inference/{n}" in run_file.h5
             ]
-            need = _needs(sessions)  # every population, voltage and mark any session reads
+            need = _Needs(sessions)  # every population, voltage and mark any session reads
             for pop in need.populations if network else ():
                 require_spikes(run_file.h5, pop, path)
                 run_file.validate_population(pop)
@@ -414,22 +414,14 @@ class _Needs:
     ``marks`` ({pop: names})."""
 
     def __init__(self, sessions):
+        from wi.infer.driver import union_needs
+
         pops: list[str] = []
-        volts: dict[str, list[str]] = {}
-        marks: dict[str, list[str]] = {}
         for s in sessions:
             pops += [p for p in s.populations if p not in pops]
-            for src, dst in ((s.voltages, volts), (s.marks, marks)):
-                for pop, names in src.items():
-                    have = dst.setdefault(pop, [])
-                    have += [n for n in names if n not in have]
         self.populations = tuple(pops)
-        self.voltages = {p: tuple(v) for p, v in volts.items()}
-        self.marks = {p: tuple(v) for p, v in marks.items()}
-
-
-def _needs(sessions) -> _Needs:
-    return _Needs(sessions)
+        self.voltages = union_needs(s.voltages for s in sessions)
+        self.marks = union_needs(s.marks for s in sessions)
 
 
 def _sessions(sessions_from_config, cfg, methods, run_file, truth, n_pre, n_post):

@@ -352,12 +352,12 @@ class InferenceSession:
     @property
     def voltages(self) -> dict[str, tuple[str, ...]]:
         """{population name: voltage names} the estimators read."""
-        return _union(e.needed_voltages for e in self.estimators.values())
+        return union_needs(e.needed_voltages for e in self.estimators.values())
 
     @property
     def marks(self) -> dict[str, tuple[str, ...]]:
         """{population name: per-spike mark names} the estimators read."""
-        return _union(e.needed_marks for e in self.estimators.values())
+        return union_needs(e.needed_marks for e in self.estimators.values())
 
     @property
     def diverged(self) -> list[tuple[str, str]]:
@@ -702,7 +702,8 @@ def sessions_from_config(
     return out
 
 
-def _union(dicts) -> dict[str, tuple[str, ...]]:
+def union_needs(dicts) -> dict[str, tuple[str, ...]]:
+    """``{pop: names}`` of several ``{pop: names}`` mappings, each name once, first seen first."""
     out: dict[str, list[str]] = {}
     for d in dicts:
         for pop, names in d.items():
