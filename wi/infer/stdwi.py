@@ -79,6 +79,15 @@ from wi.infer.params import STDWIParams
 RENORM = 300.0
 
 
+#: Bytes of estimate one block of :func:`_dense_blocked` holds (a block's columns stay in cache).
+BLOCK_BYTES = 1 << 22
+
+
+def block_size(n_post: int) -> int:
+    """Pre neurons per cache block for ``n_post`` post neurons (at least 16)."""
+    return max(16, BLOCK_BYTES // (8 * max(1, n_post)))
+
+
 class KernelParams(NamedTuple):
     """Constants of :func:`stdwi_kernel` (time in steps)."""
 
@@ -90,6 +99,7 @@ class KernelParams(NamedTuple):
     decay: float
     nearest: bool
     dense_rows: bool = False  # every pair: post i's pre neurons are 0 .. n_pre - 1
+    block_pre: int = 1 << 30  # dense_rows: pre neurons per cache block (changes no result)
 
 
 class State(NamedTuple):
@@ -154,6 +164,9 @@ def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     out_steps, out_neurons : ndarray, shape (n_out_events,), int64
         Post spike steps (sorted) and neuron indices (in ``[0, n_post)``).
     """
+    if params.dense_rows:
+        _dense_blocked(params, state, in_steps, in_neurons, out_steps, out_neurons)
+        return
     w, pre_of, post_indptr = state.weights, state.pre_of, state.post_indptr
     xf, xs, sf, ss, last = state.x_fast, state.x_slow, state.sum_fast, state.sum_slow, state.last
     ref = state.ref_step
@@ -165,7 +178,6 @@ def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     horizon = RENORM * tf
     n_in, n_out = len(in_steps), len(out_steps)
     n_pre = len(xf)
-    drive = np.empty(n_pre if params.dense_rows else 0)
     a, b = 0, 0
     while a < n_in or b < n_out:
         t = in_steps[a] if a < n_in else out_steps[b]
@@ -185,57 +197,233 @@ def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
             e_f = math.exp(-k / tf)
             e_s = math.exp(-k / ts)
             while a < n_in and in_steps[a] == t:
-                j = in_neurons[a]
-                if nearest:
-                    sf[j] = _lazy_sum(ag_f, sf[j], xf[j], last[j], t, e_f)
-                    ss[j] = _lazy_sum(ag_s, ss[j], xs[j], last[j], t, e_s)
-                    xf[j] = inv_f
-                    xs[j] = inv_s
-                    last[j] = t
-                else:
-                    xf[j] += a_f * inv_f
-                    xs[j] += a_s * inv_s
+                _pre_spike(
+                    in_neurons[a],
+                    t,
+                    inv_f,
+                    inv_s,
+                    e_f,
+                    e_s,
+                    a_f,
+                    a_s,
+                    ag_f,
+                    ag_s,
+                    xf,
+                    xs,
+                    sf,
+                    ss,
+                    last,
+                    nearest,
+                )
                 a += 1
         if b < n_out and out_steps[b] == t:
             e_f = math.exp(-k / tf)
             e_s = math.exp(-k / ts)
-            if params.dense_rows:  # the drive of every pre neuron, once for this step
-                for j in range(n_pre):
-                    if nearest:
-                        drive[j] = _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state)
-                    else:
-                        drive[j] = xf[j] * e_f - xs[j] * e_s
             while b < n_out and out_steps[b] == t:
                 i = out_neurons[b]
-                start = post_indptr[i]
-                if params.dense_rows:  # every pair: post i's pre neurons are 0 .. n_pre - 1
-                    for j in range(n_pre):  # contiguous: vectorised (same arithmetic)
-                        w[start + j] += lr * (drive[j] - decay * w[start + j])
-                else:
-                    for p in range(start, post_indptr[i + 1]):
-                        j = pre_of[p]
-                        if nearest:
-                            d = _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state)
-                        else:
-                            d = xf[j] * e_f - xs[j] * e_s
-                        w[p] += lr * (d - decay * w[p])
+                for p in range(post_indptr[i], post_indptr[i + 1]):
+                    j = pre_of[p]
+                    if nearest:
+                        d = _nearest_drive(
+                            last[j], xf[j], xs[j], sf[j], ss[j], t, e_f, e_s, a_f, a_s, ag_f, ag_s
+                        )
+                    else:
+                        d = xf[j] * e_f - xs[j] * e_s
+                    w[p] += lr * (d - decay * w[p])
                 b += 1
 
 
-@njit(cache=True, inline="always")
-def _nearest_drive(j, t, e_f, e_s, a_f, a_s, ag_f, ag_s, state):
-    """``x_fast_j[t] - rho_j[t] x_slow_j[t]`` of the nearest variant (module docstring)."""
-    last = state.last[j]
+@njit(cache=True)
+def _pre_spike(j, t, inv_f, inv_s, e_f, e_s, a_f, a_s, ag_f, ag_s, xf, xs, sf, ss, last, nearest):
+    """A spike of pre neuron j at step t: its lazy traces (and sums) of the module docstring."""
+    if nearest:
+        sf[j] = _lazy_sum(ag_f, sf[j], xf[j], last[j], t, e_f)
+        ss[j] = _lazy_sum(ag_s, ss[j], xs[j], last[j], t, e_s)
+        xf[j] = inv_f
+        xs[j] = inv_s
+        last[j] = t
+    else:
+        xf[j] += a_f * inv_f
+        xs[j] += a_s * inv_s
+
+
+@njit(cache=True)
+def _event_factors(ref0, horizon, tf, ts, in_steps, out_steps):
+    """The renormalisation steps and decay factors of one chunk's events (module docstring).
+
+    Walks the merged event steps exactly as the event loop does: at an event step t with
+    ``t - T0 > horizon`` the traces are renormalised and T0 = t; then k = t - T0.
+
+    Returns
+    -------
+    renorm : ndarray, shape (n_renorm,), int64
+        The steps at which T0 moves, in order.
+    in_f, in_s : ndarray, shape (n_in_events, 2), float64
+        Per pre event: ``exp(k / tau)`` and ``exp(-k / tau)`` (fast, slow).
+    out_f, out_s : ndarray, shape (n_out_events,), float64
+        Per post event: ``exp(-k / tau)`` (fast, slow).
+    """
+    n_in, n_out = len(in_steps), len(out_steps)
+    renorm = np.empty(n_in + n_out, np.int64)
+    in_f = np.empty((n_in, 2))
+    in_s = np.empty((n_in, 2))
+    out_f = np.empty(n_out)
+    out_s = np.empty(n_out)
+    ref = ref0
+    n_renorm = 0
+    a, b = 0, 0
+    while a < n_in or b < n_out:
+        t = in_steps[a] if a < n_in else out_steps[b]
+        if b < n_out and out_steps[b] < t:
+            t = out_steps[b]
+        if t - ref > horizon:
+            renorm[n_renorm] = t
+            n_renorm += 1
+            ref = t
+        k = t - ref
+        if a < n_in and in_steps[a] == t:
+            f0, f1 = math.exp(k / tf), math.exp(-k / tf)
+            s0, s1 = math.exp(k / ts), math.exp(-k / ts)
+            while a < n_in and in_steps[a] == t:
+                in_f[a, 0], in_f[a, 1] = f0, f1
+                in_s[a, 0], in_s[a, 1] = s0, s1
+                a += 1
+        if b < n_out and out_steps[b] == t:
+            f1, s1 = math.exp(-k / tf), math.exp(-k / ts)
+            while b < n_out and out_steps[b] == t:
+                out_f[b], out_s[b] = f1, s1
+                b += 1
+    return renorm[:n_renorm], in_f, in_s, out_f, out_s
+
+
+@njit(cache=True)
+def _dense_blocked(params, state, in_steps, in_neurons, out_steps, out_neurons):
+    """:func:`stdwi_kernel` when every pair is learnt, one block of pre neurons at a time.
+
+    The pairs of different pre neurons never interact, so the chunk's events are replayed
+    for each block of ``params.block_pre`` pre neurons (its own pre events, every post event):
+    the block's columns of the estimate stay in cache while the post spikes sweep over them,
+    instead of every post spike streaming a whole row of n_pre values from memory. The
+    renormalisation steps and decay factors are computed once for all blocks from all events
+    (:func:`_event_factors`), so every number is the one the unblocked loop computes: the
+    block size changes no result.
+    """
+    w = state.weights
+    xf, xs, sf, ss, last = state.x_fast, state.x_slow, state.sum_fast, state.sum_slow, state.last
+    ref = state.ref_step
+    lr, decay, nearest = params.learning_rate, params.decay, params.nearest
+    a_f, a_s = params.a_fast, params.a_slow
+    tf, ts = params.tau_fast_steps, params.tau_slow_steps
+    ag_f = a_f / (1.0 - math.exp(-1.0 / tf))
+    ag_s = a_s / (1.0 - math.exp(-1.0 / ts))
+    n_pre = len(xf)
+    n_in, n_out = len(in_steps), len(out_steps)
+    ref0 = ref[0]
+    renorm, in_f, in_s, out_f, out_s = _event_factors(
+        ref0, RENORM * tf, tf, ts, in_steps, out_steps
+    )
+    bs = max(1, min(params.block_pre, n_pre))
+    n_blocks = (n_pre + bs - 1) // bs
+    # the pre events of each block, in time order (a stable counting sort by block)
+    start = np.zeros(n_blocks + 1, np.int64)
+    for a in range(n_in):
+        start[in_neurons[a] // bs + 1] += 1
+    for q in range(n_blocks):
+        start[q + 1] += start[q]
+    fill = start[:-1].copy()
+    order = np.empty(n_in, np.int64)
+    for a in range(n_in):
+        q = in_neurons[a] // bs
+        order[fill[q]] = a
+        fill[q] += 1
+    drive = np.empty(bs)
+    for q in range(n_blocks):
+        j0 = q * bs
+        j1 = min(n_pre, j0 + bs)
+        r, t0 = 0, ref0
+        p, p_end, b = start[q], start[q + 1], 0
+        while p < p_end or b < n_out:
+            t = in_steps[order[p]] if p < p_end else out_steps[b]
+            if b < n_out and out_steps[b] < t:
+                t = out_steps[b]
+            while r < len(renorm) and renorm[r] <= t:  # the block's pending renormalisations
+                rf = math.exp(-(renorm[r] - t0) / tf)
+                rs = math.exp(-(renorm[r] - t0) / ts)
+                for j in range(j0, j1):
+                    xf[j] *= rf
+                    xs[j] *= rs
+                t0 = renorm[r]
+                r += 1
+            while p < p_end and in_steps[order[p]] == t:
+                a = order[p]
+                _pre_spike(
+                    in_neurons[a],
+                    t,
+                    in_f[a, 0],
+                    in_s[a, 0],
+                    in_f[a, 1],
+                    in_s[a, 1],
+                    a_f,
+                    a_s,
+                    ag_f,
+                    ag_s,
+                    xf,
+                    xs,
+                    sf,
+                    ss,
+                    last,
+                    nearest,
+                )
+                p += 1
+            if b < n_out and out_steps[b] == t:
+                e_f, e_s = out_f[b], out_s[b]
+                _drive(
+                    drive, j0, j1, t, e_f, e_s, a_f, a_s, ag_f, ag_s, xf, xs, sf, ss, last, nearest
+                )  # the drive of the block's pre neurons at this step
+                while b < n_out and out_steps[b] == t:
+                    row = out_neurons[b] * n_pre
+                    seg = w[row + j0 : row + j1]  # a view, indexed from 0: vectorised
+                    for j in range(j1 - j0):
+                        seg[j] += lr * (drive[j] - decay * seg[j])
+                    b += 1
+        while r < len(renorm):  # renormalisations after the block's last event
+            rf = math.exp(-(renorm[r] - t0) / tf)
+            rs = math.exp(-(renorm[r] - t0) / ts)
+            for j in range(j0, j1):
+                xf[j] *= rf
+                xs[j] *= rs
+            t0 = renorm[r]
+            r += 1
+    if len(renorm):
+        ref[0] = renorm[-1]
+
+
+@njit(cache=True)
+def _nearest_drive(last, xf, xs, total_fast, total_slow, t, e_f, e_s, a_f, a_s, ag_f, ag_s):
+    """``x_fast_j[t] - rho_j[t] x_slow_j[t]`` of the nearest variant (module docstring), from
+    pre neuron j's lazy state: last spike step, E_j (fast, slow), F_j and S_j at that spike."""
     if last < 0:
         return 0.0
-    xf, xs = state.x_fast[j], state.x_slow[j]
     x_fast = a_f * (xf * e_f)
     x_slow = a_s * (xs * e_s)
-    s_slow = _lazy_sum(ag_s, state.sum_slow[j], xs, last, t, e_s)
+    s_slow = _lazy_sum(ag_s, total_slow, xs, last, t, e_s)
     rho = 1.0
     if s_slow > 0.0:
-        rho = _lazy_sum(ag_f, state.sum_fast[j], xf, last, t, e_f) / s_slow
+        rho = _lazy_sum(ag_f, total_fast, xf, last, t, e_f) / s_slow
     return x_fast - rho * x_slow
+
+
+@njit(cache=True)
+def _drive(out, j0, j1, t, e_f, e_s, a_f, a_s, ag_f, ag_s, xf, xs, sf, ss, last, nearest):
+    """``out[j - j0]`` = the drive ``x_fast_j - rho_j x_slow_j`` at step t for j in [j0, j1)."""
+    if nearest:
+        for j in range(j0, j1):
+            out[j - j0] = _nearest_drive(
+                last[j], xf[j], xs[j], sf[j], ss[j], t, e_f, e_s, a_f, a_s, ag_f, ag_s
+            )
+    else:
+        for j in range(j0, j1):
+            out[j - j0] = xf[j] * e_f - xs[j] * e_s
 
 
 @register
@@ -284,7 +472,7 @@ class STDWI(Estimator):
             z(1, np.int64),
         )
         self.kparams = kernel_params(self.params, self.timestep_ms)._replace(
-            dense_rows=self.pairs.dense_all
+            dense_rows=self.pairs.dense_all, block_pre=block_size(n_post)
         )
 
     def _update(self, chunk: Chunk) -> None:
