@@ -204,3 +204,119 @@ def simulated_run(factory, name: str, seed: int, *sets) -> Path:
     code, _, err = wi("simulate", cfg, "-o", d / "sim.h5", "-q", *sets)
     assert code == 0, err
     return d / "sim.h5"
+
+
+# ----------------------------------------------------------------------------- recordings (NWB)
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """A 4-unit NWB recording written with plain pynwb (columns location), with ground truth."""
+    pytest.importorskip("pynwb")
+    from test_nwb_reader import poisson_trains, write_nwb
+
+    d = tmp_path_factory.mktemp("rec")
+    return write_nwb(
+        d / "rec.nwb",
+        poisson_trains(1, 4, 20.0, 3.0),
+        columns={"location": ["CA3", "CA3", "CA1", "CA1"]},
+        truth=[(0, 2, 1.0), (1, 3, np.nan)],
+    )
+
+
+def copy_of(path: Path, directory: Path) -> Path:
+    target = directory / path.name
+    target.write_bytes(path.read_bytes())
+    return target
+
+
+def test_infer_recording_default_output_and_skip_notes(recording, tmp_path):
+    rec = copy_of(recording, tmp_path)
+    code, out, err = wi("infer", rec, "-q")
+    assert code == 0, err
+    assert f"results: {tmp_path / 'rec-wi.h5'}" in out and "units_units" in out
+    notes = [ln for ln in err.splitlines() if ln.startswith("warning: ")]
+    assert any(ln.startswith("warning: rdd skipped: ") for ln in notes), err
+    assert all(len(ln) < 400 for ln in notes)
+    code, out, err = wi("infer", rec, "-q", "-m", "stdwi", "--pre", "location=CA3",
+                        "--post", "location=CA1", "--timestep-ms", "0.5", "-o", tmp_path / "x.h5")  # fmt: skip
+    assert code == 0, err
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        assert f.attrs["timestep_ms"] == 0.5
+        assert "inference/CA3_CA1/stdwi" in f
+    code, out, err = wi("show", tmp_path / "x.h5")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--pre", "cell_type=exc"], ["rec.nwb: --pre: unknown Units column 'cell_type'"]),
+        (["--post", "location=DG"], ["rec.nwb: --post: no unit has location"]),
+        (["--pre", "0-9"], ["--pre: unit 9 is out of range"]),
+        (["--pre", "0-2", "--post", "2-3"], ["--post", "overlap"]),
+        (["-m", "rdd"], ["rec.nwb: --method rdd: rdd needs the membrane"]),
+        (["-m", "nope"], ["unknown method"]),
+        (["--timestep-ms", "0"], ["--timestep-ms: must be a positive"]),
+        (["--format", "neo"], ["--format: unknown format 'neo'"]),
+    ],
+)
+def test_infer_recording_errors_one_line_nothing_left(recording, tmp_path, args, fragments):
+    rec = copy_of(recording, tmp_path)
+    code, _, err = wi("infer", rec, "-q", *args)
+    assert_user_error(code, err, *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.nwb"]
+
+
+def test_infer_format_nwb_on_other_files(tmp_path):
+    text = write(tmp_path / "data.bin", "not hdf5")
+    code, _, err = wi("infer", text, "--format", "nwb", "-q")
+    assert_user_error(code, err, "data.bin: is not an NWB file")
+    run = simulated_run_tiny(tmp_path)
+    code, _, err = wi("infer", run, "--pre", "all", "-q")
+    assert_user_error(code, err, "--pre: applies only to a recording")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "data.bin", "sim.h5"]
+
+
+def simulated_run_tiny(directory: Path) -> Path:
+    cfg = write(directory / "c.yaml", "kind: lif_feedforward\nseed: 2\n")
+    code, _, err = wi("simulate", cfg, "-o", directory / "sim.h5", "-q", *TINY)
+    assert code == 0, err
+    return directory / "sim.h5"
+
+
+def test_export_then_infer_back(tmp_path):
+    pytest.importorskip("pynwb")
+    run = simulated_run_tiny(tmp_path)
+    code, out, err = wi("export", run, "-o", tmp_path / "sim.nwb")
+    assert code == 0, err
+    assert "wrote" in out
+    code, _, err = wi("export", run, "-o", tmp_path / "sim.nwb")
+    assert_user_error(code, err, "sim.nwb: exists; use --force")
+    code, _, err = wi("export", run, "-o", tmp_path / "sim.nwb", "--force")
+    assert code == 0, err
+    code, _, err = wi("export", tmp_path / "missing.h5", "-o", tmp_path / "m.nwb")
+    assert_user_error(code, err, "missing.h5: no such file")
+    code, out, err = wi("infer", tmp_path / "sim.nwb", "-q", "-m", "stdwi",
+                        "--pre", "population=input", "--post", "population=output")  # fmt: skip
+    assert code == 0, err
+    with h5py.File(run, "r") as a, h5py.File(tmp_path / "sim-wi.h5", "r") as b:
+        np.testing.assert_array_equal(
+            b["network/input_output/weight"][()],
+            a["network/input_output/weights"][()].T.ravel(),  # CSR by pre of the dense matrix
+        )
+        for pop in ("input", "output"):
+            np.testing.assert_array_equal(
+                b[f"populations/{pop}/spike_times"][()], a[f"populations/{pop}/spike_times"][()]
+            )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c.yaml",
+        "sim-wi.h5",
+        "sim.h5",
+        "sim.nwb",
+    ]
+
+
+def test_bench_truth_is_registered():
+    pytest.importorskip("wi.bench_truth")
+    code, out, err = wi("bench-truth", "--help")
+    assert code == 0, err
+    assert "bench-truth" in out

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("numba", "h5py", "matplotlib", "scipy")
+HEAVY = ("numba", "h5py", "matplotlib", "scipy", "pynwb", "hdmf", "pandas")
 
 WRAPPER = r"""
 import atexit, json, sys

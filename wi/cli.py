@@ -271,7 +271,13 @@ def run(
 
 @app.command()
 def infer(
-    run_file: RunArg = None,
+    run_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Run file, or an NWB recording (.nwb) (default: the newest complete file in "
+            "runs/)."
+        ),
+    ] = None,
     method: Annotated[
         list[str] | None,
         typer.Option(
@@ -294,7 +300,8 @@ def infer(
             metavar="NEW.h5",
             help="Write a NEW run file (schema 2): a copy of RUN.h5's populations, network, "
             "attributes and results plus the new results; RUN.h5 is opened read-only and not "
-            "changed. Default: add the results to RUN.h5 in place.",
+            "changed. Default: add the results to RUN.h5 in place; for a recording, "
+            "<stem>-wi.h5 next to it.",
         ),
     ] = None,
     force: Annotated[
@@ -304,13 +311,70 @@ def infer(
         ),
     ] = False,
     quiet: Quiet = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="run | nwb (default: nwb for a .nwb file, else run).",
+        ),
+    ] = None,
+    pre: Annotated[
+        str | None,
+        typer.Option(
+            "--pre",
+            metavar="SPEC",
+            help="Recording: presynaptic units: all | index ranges 0-99,120-139 | COLUMN=VALUE "
+            "of the Units table (default: all).",
+        ),
+    ] = None,
+    post: Annotated[
+        str | None,
+        typer.Option(
+            "--post",
+            metavar="SPEC",
+            help="Recording: postsynaptic units, as --pre (default: all). The same units as "
+            "--pre: one population, its neurons' pairs with themselves left out.",
+        ),
+    ] = None,
+    timestep_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--timestep-ms",
+            metavar="DT",
+            help="Recording: time step the spike times are binned at, ms (default: 0.25).",
+        ),
+    ] = None,
 ) -> None:
     """Infer weights from a stored run: adds /inference/<projection>/<method> to RUN.h5 in
-    place, or with -o NEW.h5 writes a new run file and leaves RUN.h5 unchanged.
+    place, or with -o NEW.h5 writes a new run file and leaves RUN.h5 unchanged. From an NWB
+    recording (X.nwb): the units' spike times (--pre/--post select them) into a new run file
+    (-o, default <stem>-wi.h5); the NWB file is never modified.
 
     NaN in /network weights: an unknown pair (not scored, counted in unknown_pairs); inf: error.
     """
     from wi import config as config_mod
+
+    if fmt is not None and fmt not in ("run", "nwb"):
+        raise UserError(
+            f"unknown format {fmt!r}; one of run, nwb (other recording formats are not "
+            "supported: convert them to NWB)",
+            file="--format",
+        )
+    if run_file is not None and (
+        fmt == "nwb" or (fmt is None and run_file.suffix.lower() == ".nwb")
+    ):
+        _infer_recording(
+            run_file, method, config, set_, output, force, quiet, pre, post, timestep_ms
+        )
+        return
+    for name, value in (("--pre", pre), ("--post", post), ("--timestep-ms", timestep_ms)):
+        if value is not None:
+            raise UserError(
+                "applies only to a recording (an .nwb file or --format nwb); a run file has "
+                "its populations and time step",
+                file=name,
+            )
     from wi import pipeline
     from wi.infer_file import check_output_path
     from wi.infer_file import infer as infer_file
@@ -334,6 +398,59 @@ def infer(
     out.print(f"results: {result}")
     _score_table(rows)
     _report_diverged(result, rows)
+
+
+def _infer_recording(path, method, config, set_, output, force, quiet, pre, post, timestep_ms):
+    """``wi infer X.nwb``: :func:`wi.nwb.infer.infer_recording` into a new run file."""
+    from wi import config as config_mod
+    from wi.infer_file import check_output_path
+    from wi.nwb.infer import default_output, infer_recording
+
+    _SOURCE.append(config if config is not None else path)
+    target = output if output is not None else default_output(path)
+    _TARGET.append(target)
+    check_output_path(path, target, force)
+    result, rows = infer_recording(
+        path,
+        pre=pre if pre is not None else "all",
+        post=post if post is not None else "all",
+        methods=method,
+        output=target,
+        force=force,
+        overrides=config_mod.parse_set(set_),
+        infer_config=config,
+        timestep_ms=timestep_ms if timestep_ms is not None else 0.25,
+        quiet=quiet,
+        command=_command_line(),
+    )
+    out.print(f"results: {result}")
+    _score_table(rows)
+    _report_diverged(result, rows)
+
+
+@app.command()
+def export(
+    run_file: Annotated[Path, typer.Argument(help="Run file to export.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", metavar="OUT.nwb", help="NWB file to write (default: <stem>.nwb)."
+        ),
+    ] = None,
+    force: Force = False,
+) -> None:
+    """Export a run file as NWB: spikes (Units, column population), true weights
+    (scratch/ground_truth_connectivity) and inference results (processing module
+    wi_inference). `wi infer OUT.nwb` reads it back."""
+    from wi.infer_file import check_output_path
+    from wi.nwb.export import export_run
+
+    target = output if output is not None else run_file.with_suffix(".nwb")
+    _SOURCE.append(run_file)
+    _TARGET.append(target)
+    check_output_path(run_file, target, force)
+    path = export_run(run_file, target, force=force)
+    out.print(f"wrote {path}")
 
 
 @app.command()
@@ -430,6 +547,20 @@ def _register_reproduce() -> None:
 
 
 _register_reproduce()
+
+
+def _register_bench_truth() -> None:
+    """``wi bench-truth`` (:mod:`wi.bench_truth`), when that module is installed."""
+    try:
+        from wi.bench_truth import register
+    except ModuleNotFoundError as exc:  # the module itself missing; its own errors surface
+        if exc.name != "wi.bench_truth":
+            raise
+        return
+    register(app)
+
+
+_register_bench_truth()
 
 from wi.entry import main  # noqa: E402 (the console entry point; it needs `app` above)
 
