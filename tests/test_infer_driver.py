@@ -182,9 +182,11 @@ def test_history_metrics_and_write(tmp_path):
                 stats.pearsonr(row.ravel(), truth.ravel())[0]
             )
         assert set(g["metrics"]) == {
-            "pearson_r", "sign_accuracy", "cosine", "rmse_scaled", "auc_roc", "auc_pr"
+            "pearson_r", "sign_accuracy", "cosine", "rmse_scaled", "auc_roc", "auc_pr", "mcc",
+            "f1",
         }  # fmt: skip
-        assert np.isnan(g["metrics/auc_roc"][()]).all()  # every pair is a synapse: no detection
+        for m in ("auc_roc", "auc_pr", "mcc", "f1"):  # every pair is a synapse: no detection
+            assert np.isnan(g[f"metrics/{m}"][()]).all()
         assert g.attrs["projection"] == "input_output"
         assert yaml.safe_load(g.attrs["params"])["learning_rate"] == 0.01
         assert g.attrs["final_pearson_r"] == g["metrics/pearson_r"][-1]
@@ -546,7 +548,7 @@ def test_roles_map_to_population_names_and_checks_use_them():
     from wi.infer import RDD, method_names
     from wi.infer.base import Context
 
-    assert method_names() == ("akrout", "bayes", "ccg", "rdd", "stdwi")
+    assert method_names() == ("akrout", "bayes", "ccg", "glm", "rdd", "stdwi")
     rdd = RDD(RDDParams())
     ctx = Context.of(threshold=1.0, tau_slow_ms=10.0, tau_fast_ms=3.0)
     rdd.start(3, 2, DT, np.zeros((2, 3)), ctx, pre="exc", post="inh")

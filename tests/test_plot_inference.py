@@ -475,3 +475,30 @@ def test_scatter_draws_at_most_scatter_max_points(monkeypatch):
     r = np.corrcoef(g, x)[0, 1]
     assert ax.get_legend().get_texts()[0].get_text() == f"r = {r:.3f}"
     assert "(4 of 10 synapses drawn)" in fig.get_suptitle()
+
+
+def test_detection_mcc_f1_curves_when_stored(tmp_path):
+    """Results storing mcc/f1 get two more curve panels (MCC with chance 0, F1 with chance the
+    fraction of synapses); the fixture without them keeps its four panels (above)."""
+    truth = NetworkTruth()
+    for k, method in enumerate(("stdwi", "akrout")):
+        m = truth.results["exc_exc", method]["metrics"]
+        m["mcc"] = np.linspace(0.0, 0.8 - 0.1 * k, 4)
+        m["f1"] = np.linspace(0.2, 0.9, 4)
+    path = network_file(tmp_path / "net.h5", truth)
+    fig = build(path)["inference_curves"]
+    assert len(fig.axes) == 2 * 6
+    axes = fig.axes[:6]
+    assert [ax.get_ylabel() for ax in axes[4:]] == ["detection MCC", "detection F1"]
+    for ax, metric in zip(axes[4:], ("mcc", "f1"), strict=True):
+        lines = labelled_lines(ax)
+        assert len(lines) == 2
+        for ln, method in zip(lines, ("stdwi", "akrout"), strict=True):
+            np.testing.assert_array_equal(
+                ln.get_ydata(), truth.results["exc_exc", method]["metrics"][metric]
+            )
+        chance = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_label() == "_chance"]
+        exists = truth.results["exc_exc", "stdwi"]["exists"]
+        assert chance == [0.0 if metric == "mcc" else np.mean(exists)]
+    # inh_exc has every pair (no absent pairs): its MCC/F1 panels say so
+    assert "no absent pairs" in " ".join(t.get_text() for t in fig.axes[10].texts)

@@ -163,3 +163,23 @@ def test_version_1_files_show(tmp_path):
         assert "AUC" not in text  # version 1 has no detection metrics
         row = _row(text, "input_output")
         assert ("one_to_one" in row) == ("wiener" in name)
+
+
+def test_detection_mcc_f1_columns_only_when_stored(tmp_path):
+    """Results storing mcc/f1 get MCC and F1 columns with their last values (NaN: n/a); a file
+    written before they existed (the fixture's results have AUCs only) shows no such column."""
+    old = render(network_file(tmp_path / "old.h5", NetworkTruth()))
+    assert "AUC-ROC" in old and "MCC" not in old and " F1 " not in old
+    truth = NetworkTruth()
+    values = {"stdwi": (0.61, 0.72), "akrout": (float("nan"), 0.33)}
+    for method, (mcc, f1) in values.items():
+        m = truth.results["exc_exc", method]["metrics"]
+        m["mcc"] = np.array([0.0, 0.1, 0.2, mcc])
+        m["f1"] = np.array([0.0, 0.1, 0.2, f1])
+    text = render(network_file(tmp_path / "new.h5", truth))
+    header = next(ln for ln in text.splitlines() if "AUC-ROC" in ln)
+    assert header.index("AUC-PR") < header.index("MCC") < header.index("F1")
+    for method, (mcc, f1) in values.items():
+        row = next(ln for ln in text.splitlines()
+                   if ln.strip("│ ").startswith(method + " ") and " exc_exc " in ln)  # fmt: skip
+        assert (" n/a " if np.isnan(mcc) else f" {mcc:.4g} ") in row and f" {f1:.4g} " in row

@@ -540,3 +540,22 @@ def test_wi_infer_into_a_version_1_file_writes_version_1(tmp_path):
         assert a.shape == b.shape and np.allclose(a, b, rtol=1e-12, atol=1e-15)
     with store.open_run(path) as run:
         assert {r.method: r.version for r in run.inference_results()}["stdwi"] == 1
+
+
+def test_files_without_mcc_f1_read_with_nan_final_scores():
+    """Version-1 files (and version-2 files written before mcc/f1 existed) hold no such
+    metrics: the reader gives the stored ones and NaN for the missing detection scores."""
+    from pathlib import Path
+
+    from wi.store.inference import read_results
+
+    path = Path(__file__).parent / "data" / "run_v1_paper.h5"
+    with h5py.File(path, "r") as h5:
+        results = read_results(h5, path)
+        assert results
+        for res in results:
+            assert "mcc" not in res.metrics and "f1" not in res.metrics
+            assert np.isnan(res.final_metric("mcc")) and np.isnan(res.final_metric("f1"))
+            assert (
+                res.final_metric("pearson_r") == h5[f"inference/{res.method}/metrics/pearson_r"][-1]
+            )

@@ -158,7 +158,7 @@ def _finite(x) -> bool:
 def _score_table(rows: list[dict], title: str = "inference") -> None:
     """The final scores, one row per (projection, method). The projection column appears when
     a run infers a projection other than the paper's ``input_output``; the detection columns
-    (AUC of |estimate| for existing vs absent pairs) when some row has them."""
+    (AUC-ROC, AUC-PR, MCC, F1 of |estimate| for existing vs absent pairs) when some row has them."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -169,7 +169,9 @@ def _score_table(rows: list[dict], title: str = "inference") -> None:
     keys = ["pearson_r", "sign_accuracy", "cosine"]
     if projections != {"input_output"}:
         cols.insert(0, "projection")
-    detection = [k for k in ("auc_roc", "auc_pr") if any(_finite(r.get(k)) for r in rows)]
+    detection = [
+        k for k in ("auc_roc", "auc_pr", "mcc", "f1") if any(_finite(r.get(k)) for r in rows)
+    ]
     cols[cols.index("t(r>=0.9) [s]") : cols.index("t(r>=0.9) [s]")] = [
         k.replace("_", "-").upper().replace("AUC-", "AUC ") for k in detection
     ]

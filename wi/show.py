@@ -6,7 +6,8 @@ rates = spike count / duration from the counts alone, :func:`wi.store.spike_coun
 synapses (one row per projection: rule, shape, synapses, and mean, SD, fraction negative of
 the synapses' weights; a one-to-one projection's synapses are its diagonal), then per
 inference result (projection and method, :meth:`wi.store.RunFile.inference_results`) the final
-scores (last history row; the detection AUCs when stored) or the autoencoder's summary metrics
+scores (last history row; the detection scores AUC-ROC, AUC-PR, MCC and F1 when stored: a
+column only when some result has a finite value, so files without MCC/F1 show as before) or the autoencoder's summary metrics
 (attributes of ``/autoencoder``).
 """
 
@@ -23,7 +24,7 @@ from rich.table import Table
 from wi.plot import data
 from wi.store import open_run
 
-DETECTION_LABELS = {"auc_roc": "AUC-ROC", "auc_pr": "AUC-PR"}
+DETECTION_LABELS = {"auc_roc": "AUC-ROC", "auc_pr": "AUC-PR", "mcc": "MCC", "f1": "F1"}
 
 
 def _num(v, digits: int = 4) -> str:
@@ -127,7 +128,7 @@ def inference_table(results: list[data.MethodResult]) -> Table | None:
     if len(projections) == 1:
         title += f", projection {next(iter(projections))}"
     detection = [
-        m for m in ("auc_roc", "auc_pr") if any(np.isfinite(r.final_metric(m)) for r in results)
+        m for m in DETECTION_LABELS if any(np.isfinite(r.final_metric(m)) for r in results)
     ]
     t = Table(title=title, title_justify="left")
     cols = (

@@ -1,4 +1,5 @@
-"""Weight inference: online estimators (STDWI, Akrout, RDD, Bayes), observation noise, metrics,
+"""Weight inference: online estimators (STDWI, Akrout, RDD, Bayes, CCG, GLM), observation noise,
+metrics,
 and the streaming driver. ``from wi.infer import STDWI``; ``wi.infer.get("stdwi")`` by name.
 Protocol facts go to an estimator as a :class:`Context`; the pairs it learns as a
 :class:`PairSet` (:mod:`wi.infer.pairs`); :func:`method_names` lists the registered methods. The scores (Pearson r, sign accuracy,
@@ -16,6 +17,7 @@ __all__ = [
     "Akrout",
     "Bayes",
     "CCG",
+    "GLM",
     "Context",
     "Estimator",
     "PairSet",

@@ -66,6 +66,9 @@ Class attributes: ``name`` (registry key), ``Params`` (a :class:`~wi.section.Sec
     ``_estimate()``; must hold the same values; None = not available).
 ``finalize(self)``, ``divergence_hint(self)``, ``learning_rate``
     As before (optional).
+``detection_threshold``
+    Optional property: the |estimate| from which a pair counts as a detected synapse in the
+    ``mcc``/``f1`` scores (None, the default: precision-at-k).
 
 Protocol facts (thresholds, PSP time constants, ...) come as a :class:`Context`: a frozen
 record with one field per known fact. An unknown key is an error (a misspelt key never falls
@@ -261,7 +264,8 @@ class Estimator:
     estimate_is_copy: ClassVar[bool] = False
     #: False for a method whose model knows which pairs are synapses (Bayes: the one-to-one
     #: target) and leaves every other pair at its initial guess; its detection metrics
-    #: (auc_roc, auc_pr) are then NaN, since ranking guesses against estimates means nothing.
+    #: (auc_roc, auc_pr, mcc, f1) are then NaN, since ranking guesses against estimates means
+    #: nothing.
     learns_absent_pairs: ClassVar[bool] = True
 
     def __init__(self, params: Section | None = None):
@@ -429,6 +433,13 @@ class Estimator:
     def finalize(self) -> Estimator:
         """Use what is left at the end of the data (no-op unless the method buffers)."""
         return self
+
+    @property
+    def detection_threshold(self) -> float | None:
+        """The |estimate| from which the detection scores ``mcc``/``f1`` call a pair a synapse,
+        when the method has a natural one (e.g. a z-score); None (default): precision-at-k
+        (:func:`wi.infer.metrics.thresholded`)."""
+        return None
 
     @property
     def learning_rate(self) -> float | None:

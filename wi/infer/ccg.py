@@ -312,7 +312,8 @@ class CCG(Estimator):
     ----------
     params : CCGParams, optional
         ``window_ms`` (causal window, ms; default 5), ``baseline_ms`` (ms; default 25),
-        ``baseline`` ("after" or "before"), ``statistic`` ("excess" or "zscore").
+        ``baseline`` ("after" or "before"), ``statistic`` ("excess" or "zscore"),
+        ``z_threshold`` (|z| from which the detection scores count a synapse; zscore only).
 
     Notes
     -----
@@ -370,6 +371,12 @@ class CCG(Estimator):
                 self.state = st._replace(ring=_grown_ring(st.ring, st.total))
             else:
                 self.state = _grown_queue(self.state)
+
+    @property
+    def detection_threshold(self) -> float | None:
+        """``z_threshold`` with ``statistic: zscore`` (|z| >= it: a detected synapse); None
+        (precision-at-k) with ``excess``."""
+        return self.params.z_threshold if self.params.statistic == "zscore" else None
 
     def _estimate(self):
         st, kp = self.state, self.kparams

@@ -17,8 +17,10 @@ Checks. Row 0 is the initial guess (time 0); then one row at every check step
 k = 1, 2, ... (the chunks are cut there); the last row is the estimate after ALL the data and
 :meth:`Estimator.finalize` (time = n_steps * dt, also when the duration is not a multiple of the
 interval). At every row the metrics of :mod:`wi.infer.metrics` are computed: Pearson r, sign
-accuracy, cosine and scaled RMSE on the synapses (all of them), and ``auc_roc``/``auc_pr`` of
-|estimate| of synapses vs absent pairs (NaN without absent pairs). The history keeps at every
+accuracy, cosine and scaled RMSE on the synapses (all of them), and ``auc_roc``/``auc_pr``/
+``mcc``/``f1`` of |estimate| of synapses vs absent pairs (NaN without absent pairs; ``mcc``/``f1``
+threshold |estimate| at the method's ``detection_threshold``, else predict the k largest, k =
+the number of synapses scored, ties shared: :func:`wi.infer.metrics.thresholded`). The history keeps at every
 row the estimates of at most ``infer.history.max_synapses`` pairs
 (:func:`wi.infer.history.history_sample`), spooled to a temporary file (memory does not grow
 with the duration), plus the full estimate after all the data (``final``).
@@ -423,18 +425,23 @@ class InferenceSession:
                 self._next_check = self._advance_check()
             start = stop
 
-    def score(self, w: np.ndarray) -> dict[str, float] | None:
-        """The metrics (``metrics.ALL_NAMES``) of an estimate (n_pairs,), None without truth."""
+    def score(self, w: np.ndarray, threshold: float | None = None) -> dict[str, float] | None:
+        """The metrics (``metrics.ALL_NAMES``) of an estimate (n_pairs,), None without truth.
+
+        ``threshold``: the method's detection threshold on |estimate| for ``mcc``/``f1``
+        (:attr:`Estimator.detection_threshold`; None: precision-at-k)."""
         if not self.has_truth:
             return None
         out = metrics.score(self._scored_values(w), self._truth_scored)
-        if self._has_absent and self._known is None:
-            out["auc_roc"], out["auc_pr"] = metrics.detection(np.abs(w), self.exists)
-        elif self._has_absent:  # unknown pairs are neither synapses nor absent pairs
-            k = self._known
-            out["auc_roc"], out["auc_pr"] = metrics.detection(np.abs(w[k]), self.exists[k])
+        if self._has_absent:
+            if self._known is None:
+                score, labels = np.abs(w), self.exists
+            else:  # unknown pairs are neither synapses nor absent pairs
+                score, labels = np.abs(w[self._known]), self.exists[self._known]
+            out["auc_roc"], out["auc_pr"] = metrics.detection(score, labels)
+            out["mcc"], out["f1"] = metrics.thresholded(score, labels, threshold)
         else:
-            out["auc_roc"] = out["auc_pr"] = float("nan")
+            out.update(dict.fromkeys(metrics.DETECTION, float("nan")))
         return out
 
     def _scored_values(self, v: np.ndarray) -> np.ndarray:
@@ -460,9 +467,10 @@ class InferenceSession:
             )
             self._diverged[name] = (t_ms, advice, message)
             return
-        score = self.score(w)
-        if score is not None and not self.estimators[name].learns_absent_pairs:
-            score["auc_roc"] = score["auc_pr"] = float("nan")  # its absent pairs are guesses
+        est = self.estimators[name]
+        score = self.score(w, est.detection_threshold)
+        if score is not None and not est.learns_absent_pairs:
+            score.update(dict.fromkeys(metrics.DETECTION, float("nan")))  # absent pairs: guesses
         self.history[name].append(t_ms, w if self._all_sampled else w[self.sampled], score)
         self.final[name] = w
 
@@ -571,6 +579,8 @@ class InferenceSession:
                     "cosine": a.get("final_cosine", float("nan")),
                     "auc_roc": a.get("final_auc_roc", float("nan")),
                     "auc_pr": a.get("final_auc_pr", float("nan")),
+                    "mcc": a.get("final_mcc", float("nan")),
+                    "f1": a.get("final_f1", float("nan")),
                     "time_to_r90_ms": a["time_to_r90_ms"],
                     "runtime_s": a["runtime_s"],
                     "diverged": bool(a["diverged"]),

@@ -22,6 +22,23 @@ a synapse; P positives, N negatives):
                    step-wise area under the precision-recall curve (as scikit-learn's
                    ``average_precision_score``); a random scorer gives about P / (P + N)
 
+    mcc            Matthews correlation coefficient of the predicted synapses (a pair is
+                   predicted a synapse when its score is >= a threshold):
+                   (TP TN - FP FN) / sqrt((TP + FP)(TP + FN)(TN + FP)(TN + FN)), in [-1, 1]
+    f1             2 TP / (2 TP + FP + FN), in [0, 1]
+
+The threshold of ``mcc``/``f1`` is the method's when it has one (an estimator's
+``detection_threshold``, e.g. ccg with ``statistic: zscore``: every pair with |z| >=
+``z_threshold`` is predicted a synapse); otherwise precision-at-k, scale-free across methods:
+the k pairs with the largest scores are predicted synapses, k = P the number of synapses among
+the scored pairs. Ties at the k-th largest value v (:func:`top_k_threshold`) are shared: the
+pairs scoring > v are predicted, and of the t pairs scoring exactly v the k - #(> v) still
+needed are taken as if drawn at random, so each counts (k - #(> v)) / t of a prediction; TP and
+FP are these expected counts (as AUC-ROC counts a tie one half), and the scores are those of the
+expected confusion matrix. Exactly k pairs are predicted, so FP = FN and f1 = precision =
+recall = TP / P; a block of tied scores (e.g. many estimates exactly 0) then scores at chance,
+never as "every pair predicted".
+
 Conventions for degenerate input (chosen once, here):
 
 - ``pearson_r`` of a constant vector (e.g. an all-zero estimate) is NaN: a correlation is
@@ -30,7 +47,13 @@ Conventions for degenerate input (chosen once, here):
 - ``ls_scale`` of an all-zero estimate is 0: every a fits equally well, and 0 is the
   minimum-norm least-squares solution (what ``numpy.linalg.lstsq`` returns); so
   ``rmse_scaled`` of an all-zero estimate is the RMS of the truth.
-- ``auc_roc`` / ``auc_pr`` without an absent (or without an existing) pair are NaN.
+- ``auc_roc`` / ``auc_pr`` / ``mcc`` / ``f1`` without an absent (or without an existing)
+  pair are NaN.
+- ``mcc`` when every pair is predicted a synapse, or none is (a factor of the denominator is
+  0; only with a method's own threshold: precision-at-k predicts 0 < k < P + N pairs), is 0:
+  such a prediction carries no information about the labels (as a constant predictor;
+  scikit-learn's ``matthews_corrcoef`` agrees). ``f1`` with no synapse predicted is 0 (TP = 0
+  while FN = P > 0).
 - ``time_to`` is the first check time at which a metric is >= the level (NaN if never; NaN
   values never count).
 """
@@ -43,7 +66,7 @@ import numpy as np
 
 NAMES = ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled")
 #: Detection metrics (synapses vs sampled absent pairs), NaN without absent pairs.
-DETECTION = ("auc_roc", "auc_pr")
+DETECTION = ("auc_roc", "auc_pr", "mcc", "f1")
 #: Every metric of a session's history, in order.
 ALL_NAMES = NAMES + DETECTION
 R_LEVEL = 0.9  # the level of the ``time_to_r90_ms`` attribute
@@ -310,8 +333,99 @@ def auc_pr(scores: np.ndarray, labels: np.ndarray) -> float:
     return detection(scores, labels)[1]
 
 
+def confusion(predicted: np.ndarray, labels: np.ndarray) -> tuple[int, int, int, int]:
+    """``(TP, FP, FN, TN)`` of boolean predictions against boolean labels (flattened)."""
+    p, y = np.asarray(predicted, bool).ravel(), np.asarray(labels, bool).ravel()
+    if p.shape != y.shape:
+        raise ValueError(f"{p.shape} predictions for {y.shape} labels")
+    tp = int(np.count_nonzero(p & y))
+    fp = int(np.count_nonzero(p)) - tp
+    fn = int(np.count_nonzero(y)) - tp
+    return tp, fp, fn, len(y) - tp - fp - fn
+
+
+def top_k_confusion(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:
+    """The expected ``(TP, FP, FN, TN)`` of predicting the k = P largest scores, ties at the
+    k-th largest value shared (module docstring).
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+        Higher = more likely positive.
+    labels : ndarray of bool, shape (n,)
+        True for positives; 0 < P < n.
+
+    Returns
+    -------
+    (float, float, float, float)
+        TP + FP = P (exactly k predicted).
+    """
+    s, y = _flat(scores), np.asarray(labels, bool).ravel()
+    k = int(np.count_nonzero(y))
+    v = top_k_threshold(s, k)
+    above, tie = s > v, s == v
+    n_above, n_tie = int(np.count_nonzero(above)), int(np.count_nonzero(tie))
+    share = (k - n_above) / n_tie
+    tp = np.count_nonzero(above & y) + share * np.count_nonzero(tie & y)
+    fp = np.count_nonzero(above & ~y) + share * np.count_nonzero(tie & ~y)
+    tp, fp = float(tp), float(fp)
+    return tp, fp, k - tp, len(y) - k - fp
+
+
+def mcc_f1(tp: float, fp: float, fn: float, tn: float) -> tuple[float, float]:
+    """``(mcc, f1)`` of a confusion matrix (module docstring; NaN, NaN without a positive or
+    without a negative label; mcc 0 when a factor of its denominator is 0)."""
+    if tp + fn == 0 or tn + fp == 0:
+        return float("nan"), float("nan")
+    den = math.sqrt(float(tp + fp) * float(tp + fn) * float(tn + fp) * float(tn + fn))
+    mcc = (float(tp) * tn - float(fp) * fn) / den if den > 0 else 0.0
+    return mcc, 2.0 * tp / (2 * tp + fp + fn)
+
+
+def top_k_threshold(scores: np.ndarray, k: int) -> float:
+    """The k-th largest of ``scores`` (+inf for k = 0; k >= n: the smallest score)."""
+    s = _flat(scores)
+    if k <= 0 or len(s) == 0:
+        return float("inf")
+    k = min(int(k), len(s))
+    return float(np.partition(s, len(s) - k)[len(s) - k])
+
+
+def thresholded(
+    scores: np.ndarray, labels: np.ndarray, threshold: float | None = None
+) -> tuple[float, float]:
+    """``(mcc, f1)`` of the detected synapses.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+        Higher = more likely positive (e.g. |estimate|).
+    labels : ndarray of bool, shape (n,)
+        True for positives (synapses).
+    threshold : float, optional
+        The method's threshold: ``scores >= threshold`` are predicted positives. None:
+        precision-at-k, the k = P largest scores, ties at the k-th shared
+        (:func:`top_k_confusion`).
+
+    Returns
+    -------
+    (float, float)
+        NaN, NaN without positives or negatives.
+    """
+    s, y = _flat(scores), np.asarray(labels, bool).ravel()
+    n_pos = int(np.count_nonzero(y))
+    if n_pos == 0 or n_pos == len(y):
+        return float("nan"), float("nan")
+    if threshold is None:
+        return mcc_f1(*top_k_confusion(s, y))
+    return mcc_f1(*confusion(s >= float(threshold), y))
+
+
 def score_pairs(
-    estimate: np.ndarray, truth: np.ndarray, exists: np.ndarray | None = None
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    exists: np.ndarray | None = None,
+    threshold: float | None = None,
 ) -> dict[str, float]:
     """Every metric (``ALL_NAMES``) of an estimate on a set of pairs.
 
@@ -323,6 +437,9 @@ def score_pairs(
         True at the synapses (None: every pair is one). ``NAMES`` are computed on the
         synapses; ``DETECTION`` from |estimate| of synapses vs absent pairs (NaN without
         absent pairs).
+    threshold : float, optional
+        The |estimate| from which a pair is predicted a synapse (``mcc``, ``f1``); None:
+        precision-at-k (:func:`thresholded`).
 
     Returns
     -------
@@ -332,12 +449,13 @@ def score_pairs(
     g, w = _flat(estimate), _flat(truth)
     if exists is None or bool(np.all(exists)):
         out = score(g, w)
-        out.update(auc_roc=float("nan"), auc_pr=float("nan"))
+        out.update(dict.fromkeys(DETECTION, float("nan")))
         return out
     exists = np.asarray(exists, bool).ravel()
     out = score(g[exists], w[exists])
     roc, pr = detection(np.abs(g), exists)
-    out.update(auc_roc=roc, auc_pr=pr)
+    mcc, f1 = thresholded(np.abs(g), exists, threshold)
+    out.update(auc_roc=roc, auc_pr=pr, mcc=mcc, f1=f1)
     return out
 
 

@@ -108,12 +108,46 @@ class CCGParams(Section):
     (``floor(ms / timestep_ms)``); a window shorter than one step is an error.
     ``statistic: excess`` (default) gives the excess post spikes per pre spike (signed;
     negative for inhibition), ``zscore`` the excess count over its Poisson standard
-    deviation. Equations and the choice of baseline: :mod:`wi.infer.ccg`."""
+    deviation. ``z_threshold``: with ``statistic: zscore``, the detection scores (``mcc``,
+    ``f1``) call a pair a synapse when ``|z| >= z_threshold`` (unused with ``excess``).
+    Equations and the choice of baseline: :mod:`wi.infer.ccg`."""
 
     window_ms: float = Field(5.0, gt=0)
     baseline_ms: float = Field(25.0, gt=0)
     baseline: Literal["before", "after"] = "before"
     statistic: Literal["excess", "zscore"] = "excess"
+    z_threshold: float = Field(3.0, gt=0)
+
+
+class GLMParams(Section):
+    """Poisson GLM of each post neuron on the pre neurons' PSP-filtered spikes, fitted from
+    sufficient statistics accumulated chunk by chunk (Zoltowski & Pillow 2018).
+
+    ``bin_ms``: the time bin (ms; a whole number of time steps, ``floor(bin_ms / timestep_ms)``
+    >= 1). ``tau_slow_ms`` / ``tau_fast_ms``: the double-exponential PSP kernel of the
+    features (ms); None (default) takes the projection's synapse time constants from the
+    protocol facts, or 10 / 3 ms when there are none (a recording). ``ridge``: L2 penalty on the couplings, relative to the mean diagonal of
+    their Gram matrix (> 0 keeps the solve defined before the data separate the neurons).
+    ``interval``: half-width of the interval (in log-rate units, around each post neuron's log
+    mean rate) on which exp is approximated by a quadratic; 0 (default) is the second-order
+    Taylor expansion. It scales every coupling by one common factor (ranking, sign and
+    correlation unchanged). Equations: :mod:`wi.infer.glm`."""
+
+    bin_ms: float = Field(1.0, gt=0)
+    tau_slow_ms: float | None = Field(None, gt=0)
+    tau_fast_ms: float | None = Field(None, gt=0)
+    ridge: float = Field(1.0e-4, gt=0)
+    interval: float = Field(0.0, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self):
+        if (
+            self.tau_slow_ms is not None
+            and self.tau_fast_ms is not None
+            and not self.tau_fast_ms < self.tau_slow_ms
+        ):
+            raise ValueError("tau_fast_ms: must be smaller than tau_slow_ms")
+        return self
 
 
 class Methods(Section):
@@ -125,6 +159,7 @@ class Methods(Section):
     rdd: RDDParams | None = None
     bayes: BayesParams | None = None
     ccg: CCGParams | None = None
+    glm: GLMParams | None = None
 
 
 class InitialGuess(Section):

@@ -13,8 +13,9 @@ inference curves one row of panels per inferred projection; the scatter of final
 against truth, on the projection's existing synapses (at most :data:`SCATTER_MAX` points drawn),
 one figure per projection (``weights_scatter_<projection>`` when there are several); the
 heatmaps only for results on every pair of an all-to-all projection of at most
-:data:`HEATMAP_MAX` pairs. Detection metrics (``auc_roc``, ``auc_pr``) get curve panels when
-a result stores finite values of them.
+:data:`HEATMAP_MAX` pairs. Detection metrics (``auc_roc``, ``auc_pr``, ``mcc``, ``f1``) get
+curve panels when a result stores finite values of them (files written before ``mcc``/``f1``
+existed show the AUC panels only, as before).
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ HEATMAP_MAX = 250_000
 #: Panels per row of the firing-rate figure.
 RATE_COLUMNS = 4
 #: Curves drawn when present, in this order (detection metrics only with absent pairs).
-CURVE_METRICS = ("pearson_r", "sign_accuracy", "auc_roc", "auc_pr")
+CURVE_METRICS = ("pearson_r", "sign_accuracy", "auc_roc", "auc_pr", "mcc", "f1")
 CURVE_LABELS = {
     "pearson_r": "Pearson r (true vs inferred)",
     "sign_accuracy": "sign accuracy",
     "auc_roc": "detection AUC-ROC",
     "auc_pr": "detection AUC-PR",
+    "mcc": "detection MCC",
+    "f1": "detection F1",
 }
+#: Detection curves: NaN without absent pairs (the "no values" panel says so).
+DETECTION_CURVES = ("auc_roc", "auc_pr", "mcc", "f1")
 
 
 def fig_raster(pops: list[tuple[str, np.ndarray, np.ndarray, int, int]], t_max_ms: float):
@@ -184,16 +189,20 @@ def fig_curves(results: list[data.MethodResult], noise: dict[str, float] | None 
                         label=method_label(res.name),
                     )
             if not any(_drawn(res, m) for res in group):
-                what = "no absent pairs" if m.startswith("auc") else "not scored"
+                what = "no absent pairs" if m in DETECTION_CURVES else "not scored"
                 ax.text(0.5, 0.5, f"no values ({what})", ha="center", va="center",
                         transform=ax.transAxes, color="0.4")  # fmt: skip
             if m == "pearson_r":
                 ax.axhline(0.9, color="0.6", lw=0.8, ls=":", label="_r = 0.9")
                 ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
-            else:  # chance: 0.5, and for AUC-PR the fraction of pairs that are synapses
-                chance = float(np.mean(group[0].exists)) if m == "auc_pr" else 0.5
+            elif m == "mcc":  # chance: 0 (a random prediction)
+                ax.axhline(0.0, color="0.6", lw=0.8, ls=":", label="_chance")
+                ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
+            else:  # chance: 0.5; for AUC-PR and F1 (precision-at-k) the fraction of synapses
+                frac = m in ("auc_pr", "f1")
+                chance = float(np.mean(group[0].exists)) if frac else 0.5
                 ax.axhline(chance, color="0.6", lw=0.8, ls=":", label="_chance")
-                ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
+                ax.set_ylim(min(0.0 if m == "f1" else 0.4, ax.get_ylim()[0]), 1.02)
             ax.set_xlabel("data time (s)")
             ax.set_ylabel(CURVE_LABELS[m])
             ax.set_xlim(left=0)

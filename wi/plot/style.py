@@ -1,7 +1,7 @@
 """Shared look of every figure: method colours, fonts, atomic saving.
 
 Colours follow the Okabe-Ito colour-blind-safe palette; one colour per method in every figure
-(``stdwi`` blue, ``akrout`` orange, ``rdd`` green, ``bayes`` purple, ``ccg`` vermillion; a
+(``stdwi`` blue, ``akrout`` orange, ``rdd`` green, ``bayes`` purple, ``ccg`` vermillion, ``glm`` black; a
 method not listed gets a spare colour and its own name). A variant of a method
 (``stdwi_noisy``, ``stdwi_nearest``) keeps the colour of its base method; noisy variants are
 drawn dashed.
@@ -18,6 +18,7 @@ METHOD_COLOURS = {
     "rdd": "#009E73",
     "bayes": "#CC79A7",
     "ccg": "#D55E00",
+    "glm": "#000000",
 }
 METHOD_LABELS = {
     "stdwi": "STDWI",
@@ -25,6 +26,7 @@ METHOD_LABELS = {
     "rdd": "RDD",
     "bayes": "Bayes",
     "ccg": "CCG",
+    "glm": "GLM",
 }
 _EXTRA = ["#56B4E9", "#F0E442", "#000000"]  # any other method (none is required here)
 POPULATION_COLOURS = {"stimulus": "#7f7f7f", "input": "#0072B2", "output": "#D55E00"}

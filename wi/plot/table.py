@@ -42,6 +42,8 @@ METRICS = (
     "rmse_scaled",
     "auc_roc",
     "auc_pr",
+    "mcc",
+    "f1",
     "time_to_r90_ms",
     "runtime_s",
 )
@@ -52,6 +54,8 @@ METRIC_LABELS = {
     "rmse_scaled": "RMSE after LS scaling",
     "auc_roc": "detection AUC-ROC (existing vs absent)",
     "auc_pr": "detection AUC-PR (existing vs absent)",
+    "mcc": "detection MCC (existing vs absent)",
+    "f1": "detection F1 (existing vs absent)",
     "time_to_r90_ms": "time to r >= 0.9 (s; seeds reaching it)",
     "runtime_s": "runtime (s)",
 }

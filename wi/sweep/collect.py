@@ -3,8 +3,9 @@
 Columns: ``point``, ``index``, the grid keys (dotted, as in the sweep file), ``projection``
 (only when a run inferred more than one projection: then each point has one row per
 projection), ``state``, then per inference method ``<method>.<metric>`` = the LAST row of the
-method's metric history (the score after all the data; detection metrics ``auc_roc`` and
-``auc_pr`` too when stored), read with :meth:`wi.store.RunFile.inference_results` (run-file
+method's metric history (the score after all the data; detection metrics ``auc_roc``,
+``auc_pr``, ``mcc`` and ``f1`` too when stored; files written before mcc/f1 existed simply have no
+such columns), read with :meth:`wi.store.RunFile.inference_results` (run-file
 versions 1 and 2), and the method's scalar attributes
 ``<method>.time_to_r90_ms`` and ``<method>.runtime_s``; for autoencoder runs, the numeric
 attributes of ``/autoencoder`` and of ``/autoencoder/metrics`` (and its scalar datasets) as
