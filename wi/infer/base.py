@@ -417,14 +417,27 @@ class Estimator:
             self._update(chunk)
         return self
 
-    def snapshot(self) -> np.ndarray:
+    def snapshot(self, out: np.ndarray | None = None) -> np.ndarray:
         """A copy of the current estimate: (n_post, n_pre) in the dense API, else (n_pairs,)
-        in pair order."""
+        in pair order.
+
+        Parameters
+        ----------
+        out : ndarray, shape (n_pairs,), float64, optional
+            Pairs mode only: write the estimate into this array and return it (no new
+            allocation; the caller owns the array).
+        """
         if self.dense_api:
             matrix = self._estimate_matrix()
             if matrix is not None:
                 return np.array(matrix, dtype=np.float64)
             return self.pairs.to_matrix(self._estimate())
+        if out is not None:
+            if out.shape != (self.pairs.n_pairs,) or out.dtype != np.float64:
+                raise ValueError(f"out must be ({self.pairs.n_pairs},) float64")
+            if not self._estimate_into(out):
+                out[:] = self._estimate()
+            return out
         est = self._estimate()
         if self.estimate_is_copy and isinstance(est, np.ndarray) and est.dtype == np.float64:
             return est
@@ -461,6 +474,11 @@ class Estimator:
 
     def _estimate(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _estimate_into(self, out: np.ndarray) -> bool:
+        """Optionally write the (n_pairs,) estimate into ``out`` without a temporary (return
+        True); the default returns False (``snapshot`` then copies :meth:`_estimate`)."""
+        return False
 
     def _estimate_matrix(self) -> np.ndarray | None:
         """Optional: the (n_post, n_pre) estimate directly (dense API); None = reshape

@@ -305,6 +305,8 @@ class InferenceSession:
         self._all_sampled = len(self.sampled) == self.pairs.n_pairs
         self.history = {name: History(len(self.sampled)) for name in self.estimators}
         self.final: dict[str, np.ndarray] = {}
+        self._spare: np.ndarray | None = None  # _snapshot's array for the next estimate
+        self._owned: list[np.ndarray] = []  # the arrays _snapshot made (finals or spare)
         self._diverged: dict[str, tuple[float, str, str]] = {}  # name -> (at_ms, reason, message)
         self._fed = 0
         self._k_check = 0
@@ -400,9 +402,10 @@ class InferenceSession:
                 continue
             t0 = time.perf_counter()
             est.finalize()
-            w = est.snapshot()
+            w = self._snapshot(name, est)
             self.runtime_s[name] += time.perf_counter() - t0
             self._record(name, self.n_steps, w)
+        self._spare, self._owned = None, []  # the final estimates stay in ``final``
         self._closed = True
 
     def _consume(self, chunk: Chunk) -> None:
@@ -417,13 +420,26 @@ class InferenceSession:
                     continue
                 t0 = time.perf_counter()
                 est.update(piece)
-                w = est.snapshot() if at_check else None
+                w = self._snapshot(name, est) if at_check else None
                 self.runtime_s[name] += time.perf_counter() - t0
                 if at_check:
                     self._record(name, stop, w)
             if stop == self._next_check:
                 self._next_check = self._advance_check()
             start = stop
+
+    def _snapshot(self, name: str, est: Estimator) -> np.ndarray:
+        """The estimate of a check. From ``metrics.FUSED_MIN`` pairs on, written into a spare
+        array shared by the methods (no allocation and no page faults per check); when it is
+        recorded as the method's ``final``, the array it replaces becomes the spare. So the
+        session holds one estimate per method plus one, and a diverged method keeps its last
+        finite estimate."""
+        if self.pairs.n_pairs < metrics.FUSED_MIN:
+            return est.snapshot()
+        if self._spare is None:
+            self._spare = np.empty(self.pairs.n_pairs)
+            self._owned.append(self._spare)
+        return est.snapshot(out=self._spare)
 
     def score(self, w: np.ndarray, threshold: float | None = None) -> dict[str, float] | None:
         """The metrics (``metrics.ALL_NAMES``) of an estimate (n_pairs,), None without truth.
@@ -472,7 +488,9 @@ class InferenceSession:
         if score is not None and not est.learns_absent_pairs:
             score.update(dict.fromkeys(metrics.DETECTION, float("nan")))  # absent pairs: guesses
         self.history[name].append(t_ms, w if self._all_sampled else w[self.sampled], score)
-        self.final[name] = w
+        old, self.final[name] = self.final.get(name), w
+        if w is self._spare:  # the replaced estimate is the next spare, if _snapshot made it
+            self._spare = old if any(old is b for b in self._owned) else None
 
     # ------------------------------------------------------------------ results
     def result(self, name: str) -> dict[str, Any]:

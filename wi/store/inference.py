@@ -163,7 +163,8 @@ def write_result(
     n_pairs = len(pre_index)
     final = np.asarray(result["final"], np.float64).reshape(-1)
     exists = np.asarray(result.get("exists", np.ones(n_pairs, bool)), bool).reshape(-1)
-    sampled = np.asarray(result.get("sampled", np.arange(n_pairs)), np.int64).reshape(-1)
+    sampled = result.get("sampled")
+    sampled = np.arange(n_pairs) if sampled is None else np.asarray(sampled, np.int64).ravel()
     if history.ndim != 2 or history.shape != (len(time_ms), len(sampled)):
         raise ValueError(
             f"history shape {history.shape} != (n_checks, n_sampled) = "
