@@ -59,3 +59,26 @@ def test_dense_rows_equal_the_pair_loop_and_the_numpy_update(seed, momentum, cli
     if clip:
         assert w_rows.min() >= -0.4 and w_rows.max() <= 0.6
         assert (w_rows == 0.6).any() or (w_rows == -0.4).any()  # clipping happened
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("dense_rows", [False, True])
+def test_without_momentum_no_velocity_array_is_needed(seed, dense_rows):
+    """momentum 0: an empty velocity gives the same estimate as a velocity array."""
+    c_in, c_out, lrs, w0, v0, indptr, post_index = batch(seed, 9, 13, 8)
+    kp = KernelParams(0.2, 0.0, False, 0.0, 0.0, dense_rows)
+    w_full, w_none = w0.copy(), w0.copy()
+    akrout_batch_kernel(kp, w_full, v0.copy(), c_in, c_out, lrs, indptr, post_index)
+    akrout_batch_kernel(kp, w_none, np.zeros(0), c_in, c_out, lrs, indptr, post_index)
+    np.testing.assert_array_equal(w_none, w_full)
+    assert np.abs(w_none - w0).max() > 1e-2
+
+
+def test_an_akrout_estimator_holds_a_velocity_only_with_momentum():
+    from wi.infer.akrout import Akrout
+    from wi.infer.params import AkroutParams
+
+    guess = np.zeros((3, 4))
+    plain = Akrout(AkroutParams(stimulus_ms=10.0)).start(4, 3, 0.25, guess)
+    ema = Akrout(AkroutParams(stimulus_ms=10.0, momentum=0.5)).start(4, 3, 0.25, guess)
+    assert plain.state.velocity.size == 0 and ema.state.velocity.size == 12

@@ -79,7 +79,8 @@ def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs, indptr, pos
     params : KernelParams
         Decay, momentum and clipping.
     weights, velocity : ndarray, shape (n_pairs,), float64
-        Estimate and momentum EMA of each pair (pair order), updated in place.
+        Estimate and momentum EMA of each pair (pair order), updated in place; ``velocity``
+        may be empty when ``momentum`` is 0 (then v = u: the same numbers).
     c_in : ndarray, shape (k, n_pre); c_out : ndarray, shape (k, n_post)
         Spike counts of the batch's k stimuli, in order.
     lrs : ndarray, shape (k,)
@@ -98,6 +99,7 @@ def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs, indptr, pos
     )
     k, n_pre = c_in.shape
     n_post = c_out.shape[1]
+    keep = len(velocity) > 0  # else no EMA (momentum 0): v = 0 * v + 1 * u = u
     base_in = np.zeros(n_pre)
     base_out = np.zeros(n_post)
     for s in range(k):
@@ -116,15 +118,17 @@ def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs, indptr, pos
     if params.dense_rows:  # the same arithmetic on contiguous views: vectorised
         for j in range(n_pre):
             w_row = weights[indptr[j] : indptr[j] + n_post]
-            v_row = velocity[indptr[j] : indptr[j] + n_post]
+            v_row = velocity[indptr[j] : indptr[j] + n_post] if keep else velocity[:0]
             for s in range(k):
                 lr = lrs[s]
                 d_in = c_in[s, j] - base_in[j]
                 d_row = d_out[s]
                 for i in range(n_post):
                     u = lr * (d_row[i] * d_in - decay * w_row[i])
-                    v = momentum * v_row[i] + (1.0 - momentum) * u
-                    v_row[i] = v
+                    v = u
+                    if keep:
+                        v = momentum * v_row[i] + (1.0 - momentum) * u
+                        v_row[i] = v
                     w = w_row[i] + v
                     if do_clip:
                         w = min(max(w, lo), hi)
@@ -137,8 +141,10 @@ def akrout_batch_kernel(params, weights, velocity, c_in, c_out, lrs, indptr, pos
             d_in = c_in[s, j] - base_in[j]
             for p in range(first, stop):
                 u = lr * (d_out[s, post_index[p]] * d_in - decay * weights[p])
-                v = momentum * velocity[p] + (1.0 - momentum) * u
-                velocity[p] = v
+                v = u
+                if keep:
+                    v = momentum * velocity[p] + (1.0 - momentum) * u
+                    velocity[p] = v
                 w = weights[p] + v
                 if do_clip:
                     w = min(max(w, lo), hi)
@@ -189,7 +195,7 @@ class Akrout(Estimator):
         b = p.batch_stimuli
         self.state = State(
             guess,
-            np.zeros_like(guess),
+            np.zeros_like(guess) if p.momentum > 0 else np.zeros(0),  # no EMA: no array
             np.zeros((b, self.n_pre)),
             np.zeros((b, self.n_post)),
             np.zeros(self.n_pre),

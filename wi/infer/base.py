@@ -403,6 +403,8 @@ class Estimator:
         """Learn from the next chunk of data (chunks must be consecutive, starting at step 0)."""
         if not self._started:
             raise RuntimeError(f"{self.name}: call start() before update()")
+        if getattr(self, "_dropped", False):
+            raise RuntimeError(f"{self.name}: its state was dropped (drop_state)")
         if chunk.start_step != self._next_step:
             raise ValueError(
                 f"{self.name}: chunk starts at step {chunk.start_step}, expected {self._next_step}"
@@ -427,6 +429,8 @@ class Estimator:
             Pairs mode only: write the estimate into this array and return it (no new
             allocation; the caller owns the array).
         """
+        if getattr(self, "_dropped", False):
+            raise RuntimeError(f"{self.name}: its state was dropped (drop_state)")
         if self.dense_api:
             matrix = self._estimate_matrix()
             if matrix is not None:
@@ -442,6 +446,12 @@ class Estimator:
         if self.estimate_is_copy and isinstance(est, np.ndarray) and est.dtype == np.float64:
             return est
         return np.array(est, dtype=np.float64)
+
+    def drop_state(self) -> None:
+        """Free the learned state (``self.state``) once its last estimate has been taken: the
+        session calls it at the end of the data. ``update`` and ``snapshot`` then raise."""
+        self.state = None
+        self._dropped = True
 
     def finalize(self) -> Estimator:
         """Use what is left at the end of the data (no-op unless the method buffers)."""

@@ -406,6 +406,8 @@ class InferenceSession:
             self.runtime_s[name] += time.perf_counter() - t0
             self._record(name, self.n_steps, w)
         self._spare, self._owned = None, []  # the final estimates stay in ``final``
+        for est in self.estimators.values():  # their learned state is no longer needed
+            est.drop_state()
         self._closed = True
 
     def _consume(self, chunk: Chunk) -> None:

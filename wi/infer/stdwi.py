@@ -494,6 +494,10 @@ class STDWI(Estimator):
         out_steps, out_neurons = self.spikes(chunk, "post")
         stdwi_kernel(self.kparams, self.state, in_steps, in_neurons, out_steps, out_neurons)
 
+    def drop_state(self) -> None:
+        super().drop_state()
+        self._order = None
+
     def _estimate(self):
         out = np.empty(self.pairs.n_pairs)
         self._estimate_into(out)
