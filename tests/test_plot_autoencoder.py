@@ -117,6 +117,37 @@ def test_matrices_are_omega_and_gain_weighted_in_ring_order(single):
     )
 
 
+@pytest.mark.parametrize("n_orientations", [300, 2000])
+def test_matrices_of_a_large_network_show_evenly_spaced_neurons_only(n_orientations):
+    """Beyond MAX_MATRIX_NEURONS neurons the figures show that many, evenly spaced along the
+    order (first and last included); Omega is formed for them only. Ring of K orientations and
+    norms 3, 9 (order = file order): shown neuron i has Omega_ii = |w_i|^2 + mu (9.1 or 81.1)
+    and Omega between the same orientation at norms 3 and 9 is 27."""
+    import tracemalloc
+
+    k = n_orientations
+    th = np.deg2rad(2 * 180.0 * np.arange(k) / k)
+    u = np.stack([np.cos(th), np.sin(th)], axis=1)
+    w = np.concatenate([3 * u, 9 * u])
+    gain = 1 / (np.sum(w**2, 1) + MU)
+    n = 2 * k
+    tracemalloc.start()
+    fig = autoencoder.fig_matrices(w, MU, gain, np.arange(n))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    m = autoencoder.MAX_MATRIX_NEURONS
+    img = np.asarray(fig.axes[0].get_images()[0].get_array())
+    assert img.shape == (m, m)
+    assert peak < 20 * m * m * 8  # bounded by the shown neurons (N = 4000: N^2 x 8 B = 128 MB)
+    diag = np.diag(img)
+    np.testing.assert_allclose(diag[0], 9.1)  # neuron 0: norm 3
+    np.testing.assert_allclose(diag[-1], 81.1)  # neuron n - 1: norm 9
+    assert set(np.round(diag, 9)) == {9.1, 81.1}
+    assert np.sum(np.isclose(diag, 9.1)) == m // 2  # half of the shown neurons have norm 3
+    np.testing.assert_allclose(img, img.T)
+    assert f"{m} of {n} shown" in fig.axes[0].get_xlabel()
+
+
 def test_raster_by_preference_and_gain(single):
     t = read(single)
     ax = build(single)["ae_raster"].axes[0]

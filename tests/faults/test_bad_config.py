@@ -505,7 +505,7 @@ def test_one_step_is_enough_half_a_step_is_not():
         (SMALL_WIENER, ["network.n_pairs=1e7"], "network.n_pairs"),
         (SMALL_WIENER, ["neuron.drift_per_ms=1e12"], "neuron.drift_per_ms"),
         (SMALL_WIENER, ["neuron.diffusion_per_ms=1e24"], "neuron.diffusion_per_ms"),
-        (SMALL_AE, ["network.ring.n_orientations=1e7"], "network.ring.n_orientations"),
+        (SMALL_AE, ["network.ring.n_orientations=1e10"], "network.ring.n_orientations"),
         (SMALL_AE, ["network.max_spikes_per_step=1e12"], "network.max_spikes_per_step"),
     ],
 )  # fmt: skip

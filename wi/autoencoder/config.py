@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, FiniteFloat, model_validator
 
+from wi.cpus import available_cpus
 from wi.section import RunBase, Section
 
 NETWORK_LAYOUTS = ("ring", "line", "random", "explicit")
@@ -263,14 +264,21 @@ class AutoencoderConfig(RunBase):
         return self
 
     def memory_terms(self) -> list[tuple[str, float]]:
-        """Dominant allocations ``(key, bytes)`` of a run: the N x N recurrent matrix (and its
-        construction temporaries), decoders, per-chunk spike and sample buffers, tuning data."""
+        """Dominant allocations ``(key, bytes)`` of a run: the per-neuron arrays (parameters,
+        state, its copies and the kernel's temporaries: O(N), no N x N matrix is ever formed),
+        decoders, per-chunk spike and sample buffers, tuning data. Tuning and tilt trials run
+        in threads that each hold their own state."""
         net = self.network
         n, j = float(net.n_neurons), float(net.n_dims)
         size_key = _LAYOUT_SIZE_KEY[net.layout]
         samples = _CHUNK_STEPS * self.timestep_ms / self.record.sample_ms
+        per_run = 20 * n * 8 + 5 * n * j * 8  # decoders, Params, State, summary counts
+        per_sim = (5 + j) * n * 8  # each simulation: V, f, r copies, two drives, W^T
+        per_neuron = per_run + per_sim
+        if self.experiment != "single":
+            per_neuron += available_cpus() * per_sim
         terms = [
-            (size_key, 4 * n * n * 8 + 4 * n * j * 8),
+            (size_key, per_neuron),
             ("network.max_spikes_per_step", _CHUNK_STEPS * net.max_spikes_per_step * 12.0),
             ("record.sample_ms", 3 * samples * j * 8),
         ]

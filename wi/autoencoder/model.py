@@ -20,8 +20,14 @@ voltage doubles and the spikes are identical. Extension: ``max_spikes_per_step``
 to M distinct neurons spike in a step, chosen greedily: after each choice the others are
 compared as if that spike had already acted (V - g Omega[:, k]).
 
-The kernel does O(N J) work per step: a spike of neuron k subtracts one precomputed row of
-``recurrent[k] = g * Omega[:, k]``; ``g Omega`` is never formed inside the loop. Time is in ms.
+The recurrent input needs no N x N matrix: Omega = W W^T + mu I is a rank-J matrix plus a
+diagonal, so the column a spike of neuron k subtracts, ``g_i Omega_ik = g_i (w_i . w_k +
+mu delta_ik)``, is computed from W in O(N J) when the spike acts (:func:`_recurrent`). Memory is
+O(N J) for any N. Adaptation changes no weight: f enters V through the diagonal term -mu g f
+(equivalently a threshold that rises with f), so Omega stays fixed. Per step the kernel does
+one pass over the neurons (Euler step, the spikes of step t-1, a count of the neurons above
+threshold) and looks for the largest V - threshold only when that count is positive. Time is
+in ms.
 The model, its parameters and its pitfalls (dt and the one-spike-per-step cap) are described in
 docs/science-autoencoder.md.
 
@@ -51,7 +57,7 @@ class Params(NamedTuple):
     gain: np.ndarray  # g_i * gain_scale (N,)
     threshold: np.ndarray  # gain_scale / 2 + eta g_i * gain_scale (N,)
     feedforward: np.ndarray  # g_i w_i * gain_scale (N, J)
-    recurrent: np.ndarray  # recurrent[k, i] = g_i Omega_ik * gain_scale (N, N)
+    mu: float  # quadratic cost: Omega = W W^T + mu I is never formed (g Omega[:, k] from W)
     kappa: np.ndarray  # mu g_i (1 - tau / tau_a) * gain_scale (N,)
     timestep_ms: float
     tau_ms: float
@@ -101,21 +107,44 @@ def make_params(
     max_spikes_per_step: int = 1,
     gain_scale: float = 1.0,
 ) -> Params:
-    """Precompute g, thresholds, g w and g Omega for decoders ``W`` (N, J)."""
+    """Per-neuron constants of the network with decoders ``decoder_weights`` (N, J).
+
+    Parameters
+    ----------
+    decoder_weights : ndarray, shape (N, J)
+        Decoder w_i of each neuron (rows), finite and not all zero.
+    mu : float
+        Quadratic firing cost (> 0).
+    eta : float
+        Linear firing cost: threshold 1/2 + eta g_i.
+    tau_ms, tau_adapt_ms : float
+        Readout and adaptation time constants (ms, > 0).
+    timestep_ms : float
+        Euler step (ms, > 0).
+    max_spikes_per_step : int
+        M, the most neurons that may spike in one step (the paper: 1).
+    gain_scale : float
+        Multiplies the gain, the threshold and every voltage (2 = the authors' convention).
+
+    Returns
+    -------
+    Params
+        g_i = 1 / (|w_i|^2 + mu) and the quantities derived from it, all of size N or N x J:
+        Omega = W W^T + mu I is never formed (memory O(N J)).
+    """
     W = np.array(decoder_weights, dtype=np.float64, ndmin=2)
     if not np.all(np.isfinite(W)) or not np.any(W != 0):
         raise ValueError("decoder weights must be finite and not all zero")
     if mu <= 0 or tau_ms <= 0 or tau_adapt_ms <= 0 or timestep_ms <= 0:
         raise ValueError("mu, tau_ms, tau_adapt_ms and timestep_ms must be > 0")
     g = 1.0 / (np.einsum("ij,ij->i", W, W) + mu)
-    omega = W @ W.T + mu * np.eye(len(W))
     gs = gain_scale * g
     return Params(
         decoder_weights=W,
         gain=gs,
         threshold=gain_scale * 0.5 + eta * gs,
         feedforward=gs[:, None] * W,
-        recurrent=np.ascontiguousarray((gs[:, None] * omega).T),
+        mu=float(mu),
         kappa=mu * gs * (1.0 - tau_ms / tau_adapt_ms),
         timestep_ms=float(timestep_ms),
         tau_ms=float(tau_ms),
@@ -132,8 +161,25 @@ def initial_state(params: Params) -> State:
 
 
 @njit(cache=True, nogil=True)
+def _recurrent(W, gain, mu, k, i):
+    """Voltage drop of neuron i caused by a spike of neuron k, from the decoders alone.
+
+    ``g_i Omega_ik = g_i (w_i . w_k + mu delta_ik)`` in O(J): the dot product summed over the
+    J dimensions in order, mu added on the diagonal, then the gain (``gain`` holds
+    ``gain_scale * g``). A dense Omega built with BLAS may round w_i . w_k differently (by an
+    ulp, e.g. with fused multiply-adds).
+    """
+    acc = 0.0
+    for d in range(W.shape[1]):
+        acc += W[i, d] * W[k, d]
+    if i == k:
+        acc += mu
+    return gain[i] * acc
+
+
+@njit(cache=True, nogil=True)
 def _kernel(
-    W, thr, ff, rec, kappa, dt_tau, dt_tau_a, tau_dt, max_spikes,
+    W, gain, mu, thr, ff, kappa, dt_tau, dt_tau_a, tau_dt, max_spikes,
     V, f, r, phi_prev, pending, starts, phis, t0, n_steps, sample_every,
     out_steps, out_neurons, smp_steps, smp_phi, smp_phi_hat,
 ):  # fmt: skip
@@ -148,6 +194,9 @@ def _kernel(
             acc += ff[i, d] * phi_prev[d]
         steady[i] = acc
     chosen = np.full(max_spikes, -1)
+    acc_j = np.empty(j)
+    Wt = np.ascontiguousarray(W.T)  # (J, N)
+    wk = np.empty(j)  # w_k of a pending spike
     n_spk = 0
     n_smp = 0
     for s in range(n_steps):
@@ -170,46 +219,103 @@ def _kernel(
                 steady[i] = acc2
             for d in range(j):
                 phi_prev[d] = phis[piece, d]
+            src = drive
         else:
+            src = steady
+        n_pend = 0
+        while n_pend < max_spikes and pending[n_pend] >= 0:
+            n_pend += 1
+        # Euler step from t-1 to t; the spikes of step t-1 act (g Omega[:, k] from W)
+        n_above = 0
+        if n_pend == 0:
             for i in range(n):
-                drive[i] = steady[i]
-        # Euler step from t-1 to t, then the spikes of step t-1 act
-        for i in range(n):
-            V[i] += dt_tau * (-V[i] + drive[i] - kappa[i] * f[i])
-            f[i] -= dt_tau_a * f[i]
-            r[i] -= dt_tau * r[i]
-        for m in range(max_spikes):
-            k = pending[m]
-            if k < 0:
-                break
+                v = V[i] + dt_tau * (-V[i] + src[i] - kappa[i] * f[i])
+                V[i] = v
+                f[i] -= dt_tau_a * f[i]
+                r[i] -= dt_tau * r[i]
+                if v > thr[i]:
+                    n_above += 1
+        elif n_pend == 1 and j <= 2:
+            # one spike, J <= 2 (the orientation ring): g_i Omega_ik fused into the pass
+            k = pending[0]
+            w0 = W[k, 0]
+            w1 = W[k, j - 1]
+            w1 = w1 if j == 2 else 0.0
             for i in range(n):
-                V[i] -= rec[k, i]
+                # (w_i . w_k + mu delta_ik): the same sum as _recurrent (an added 0 is exact)
+                acc = (0.0 + Wt[0, i] * w0) + Wt[j - 1, i] * w1 + mu * (i == k)
+                v = V[i] + dt_tau * (-V[i] + src[i] - kappa[i] * f[i]) - gain[i] * acc
+                V[i] = v
+                f[i] -= dt_tau_a * f[i]
+                r[i] -= dt_tau * r[i]
+                if v > thr[i]:
+                    n_above += 1
             f[k] += 1.0
             r[k] += 1.0
+        else:
+            # the general case (J > 2 or several spikes): the Euler step, then each spike's
+            # g_i Omega_ik (the sum over J in order, as in _recurrent), then the count
+            for i in range(n):
+                V[i] += dt_tau * (-V[i] + src[i] - kappa[i] * f[i])
+                f[i] -= dt_tau_a * f[i]
+                r[i] -= dt_tau * r[i]
+            for m in range(n_pend):
+                k = pending[m]
+                for d in range(j):
+                    wk[d] = W[k, d]
+                for i in range(n):
+                    acc = 0.0
+                    for d in range(j):
+                        acc += Wt[d, i] * wk[d]
+                    V[i] -= gain[i] * (acc + mu * (i == k))
+                f[k] += 1.0
+                r[k] += 1.0
+            for i in range(n):
+                if V[i] > thr[i]:
+                    n_above += 1
         if t % sample_every == 0:
             smp_steps[n_smp] = t
             for d in range(j):
-                acc = 0.0
-                for i in range(n):
-                    acc += W[i, d] * r[i]
-                smp_phi_hat[n_smp, d] = acc
+                acc_j[d] = 0.0
+            for i in range(n):
+                for d in range(j):
+                    acc_j[d] += W[i, d] * r[i]
+            for d in range(j):
+                smp_phi_hat[n_smp, d] = acc_j[d]
                 smp_phi[n_smp, d] = phi_prev[d]
             n_smp += 1
-        # greedy choice: largest V - threshold > 0, ties to the lowest index
+        # first greedy choice (only when a neuron is above threshold): the largest
+        # V - threshold > 0, ties to the lowest index
+        best = -1
+        best_d = 0.0
+        if n_above > 0:  # V > thr exactly when V - thr > 0: stop at the last of them
+            found = 0
+            for i in range(n):
+                dv = V[i] - thr[i]
+                if dv > 0.0:
+                    if dv > best_d:
+                        best_d = dv
+                        best = i
+                    found += 1
+                    if found == n_above:
+                        break
+        # further choices (max_spikes > 1): the others compared as if the chosen had acted
         n_new = 0
-        for m in range(max_spikes):
+        if best >= 0:
+            chosen[0] = best
+            n_new = 1
+        while 0 < n_new < max_spikes:
             best = -1
             best_d = 0.0
             for i in range(n):
                 dv = V[i] - thr[i]
-                if m > 0:
-                    skip = False
-                    for q in range(n_new):
-                        if chosen[q] == i:
-                            skip = True
-                        dv -= rec[chosen[q], i]
-                    if skip:
-                        continue
+                skip = False
+                for q in range(n_new):
+                    if chosen[q] == i:
+                        skip = True
+                    dv -= _recurrent(W, gain, mu, chosen[q], i)
+                if skip:
+                    continue
                 if dv > best_d:
                     best_d = dv
                     best = i
@@ -258,7 +364,7 @@ def simulate(
     smp_phi_hat = np.empty((n_smp_max, j))
     dt = params.timestep_ms
     n_spk, n_smp = _kernel(
-        params.decoder_weights, params.threshold, params.feedforward, params.recurrent,
+        params.decoder_weights, params.gain, params.mu, params.threshold, params.feedforward,
         params.kappa, dt / params.tau_ms, dt / params.tau_adapt_ms, params.tau_ms / dt, m,
         V, f, r, phi, pending, starts, phis, t0, n_steps, every,
         out_steps, out_neurons, smp_steps, smp_phi, smp_phi_hat,

@@ -20,6 +20,9 @@ from wi.plot.style import ABOVE, GAIN_COLOURS, OUTSIDE, new_figure
 
 MAX_SAMPLES = 200_000  # phi / phi_hat rows drawn at most (strided read beyond)
 MAX_SPIKES = 2_000_000
+#: At most this many neurons (evenly spaced in the plotted order) in the Omega figures: the
+#: matrices are formed for the shown neurons only, never N x N for a large network.
+MAX_MATRIX_NEURONS = 500
 RATE_BIN_MS = 50.0
 
 
@@ -58,10 +61,29 @@ def fig_input(t_ms: np.ndarray, phi: np.ndarray):
     return fig
 
 
-def fig_matrices(omega: np.ndarray, gain: np.ndarray, order: np.ndarray):
-    """Omega = W W^T + mu I and the gain-weighted recurrence g_i Omega_ij (neurons ordered)."""
-    o = omega[np.ix_(order, order)]
-    go = (gain[:, None] * omega)[np.ix_(order, order)]
+def fig_matrices(w: np.ndarray, mu: float, gain: np.ndarray, order: np.ndarray):
+    """Omega = W W^T + mu I and the gain-weighted recurrence g_i Omega_ij (neurons ordered).
+
+    Parameters
+    ----------
+    w : ndarray, shape (N, J)
+        Decoder weights.
+    mu : float
+        Quadratic firing cost.
+    gain : ndarray, shape (N,)
+        g_i = 1 / (|w_i|^2 + mu).
+    order : ndarray of int, shape (N,)
+        Display order of the neurons. When N > :data:`MAX_MATRIX_NEURONS`, only that many
+        neurons, evenly spaced along ``order``, are shown (the matrices are formed for them
+        only).
+    """
+    shown = ""
+    if len(order) > MAX_MATRIX_NEURONS:
+        shown = f"; {MAX_MATRIX_NEURONS} of {len(order)} shown"
+        order = order[np.linspace(0, len(order) - 1, MAX_MATRIX_NEURONS).round().astype(int)]
+    ws = w[order]
+    o = ws @ ws.T + mu * np.eye(len(order))
+    go = gain[order][:, None] * o
     fig, axes = new_figure(9.0, 4.0, 1, 2)
     for ax, m, title, label in (
         (axes[0, 0], o, "$\\Omega = W W^T + \\mu I$", "$\\Omega_{ij}$"),
@@ -70,7 +92,7 @@ def fig_matrices(omega: np.ndarray, gain: np.ndarray, order: np.ndarray):
         v = float(np.abs(m).max()) or 1.0
         im = ax.imshow(m, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
         ax.set_title(title)
-        ax.set_xlabel("neuron j (ordered by gain, then preference)")
+        ax.set_xlabel(f"neuron j (ordered by gain, then preference{shown})")
         ax.set_ylabel("neuron i")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -273,12 +295,11 @@ def figures(h5: h5py.File) -> list[tuple[str, Callable]]:
         if phi.shape[1] == 2:
             out.append(("ae_orientation", lambda: fig_orientation(t, phi, phi_hat)))
     if w is not None and mu is not None:
-        omega = w @ w.T + mu * np.eye(len(w))
         # by gain (rounded: equal gains differ in the last bits), then preferred orientation
         order = np.lexsort(
             (pref if pref is not None else np.arange(len(w)), -np.round(gain / gain.max(), 6))
         )
-        out.append(("ae_matrices", lambda: fig_matrices(omega, gain, order)))
+        out.append(("ae_matrices", lambda: fig_matrices(w, mu, gain, order)))
         out.append(("ae_gains", lambda: fig_gains(w_norm, gain, mu)))
     sp = ae.get("spikes")
     if sp is not None and "neuron" in sp and "time_ms" in sp and gain is not None:
