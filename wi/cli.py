@@ -7,6 +7,7 @@ point, :func:`wi.entry.main` (re-exported here as ``wi.cli:main``).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -43,7 +44,8 @@ app = typer.Typer(
     help="Weight inference in spiking networks: simulate, infer, autoencoder, sweep, plot.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, soft_wrap=True)
+# logs and pipes get the whole table (rich would squeeze it into 80 columns and cut numbers)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Quiet = Annotated[
