@@ -1,8 +1,21 @@
-"""Benchmark of ``wi simulate`` on the paper protocol.
+"""Benchmark of ``wi simulate`` / ``wi run`` on the paper and Wiener protocols (issue 14).
 
-Cases, each in a fresh subprocess so that peak RSS (``ru_maxrss``) is per run, after a warm-up
-process that fills the numba cache:
+Cases, each in a fresh subprocess so that peak RSS (``ru_maxrss``) and CPU time are per run,
+after a warm-up process that fills the numba cache:
 
+- issue-14 cases, CPU time (user + system of the worker) against the numbers before the work
+  on issue 14 and the lower bound the issue estimated (the CPU time of the kernels alone):
+
+  ========================================  ========  ======  ============
+  case                                      before    target  lower bound
+  ========================================  ========  ======  ============
+  ``wi simulate`` paper, 4000 s              8.6 s     4 s     2 s
+  ``wi run`` paper (STDWI+Akrout+RDD) 4000 s 30.1 s    10 s    6.5 s
+  ``wi run`` Wiener (Bayes+STDWI) 1000 s     52 s      22 s    --
+  ========================================  ========  ======  ============
+
+  ``--quick`` runs 1/10 of each duration and scales the reference numbers by the duration
+  (the fixed start-up cost makes short runs look worse).
 - ``wi``: ``wi.pipeline.simulate`` (protocol -> RunWriter -> HDF5 file, voltages off) at 400 s
   and 4000 s of the paper protocol (dt 0.25 ms); quick: 40 s.
 - ``numpy``: a plain per-step numpy implementation in the original code's style (dense
@@ -13,9 +26,8 @@ process that fills the numba cache:
 
 A last ``wi`` row runs the protocol alone (no HDF5) to show the simulation/storage split.
 Ratios are simulated seconds per wall second of ``wi simulate`` (longest run) over the
-baseline's. Targets:
-4000 s in <= 20 s wall and <= 300 MB peak RSS; >= 50x the numpy loop; at least Brian2
-standalone's main-loop speed.
+baseline's. Targets: 4000 s in <= 20 s wall and <= 300 MB peak RSS; >= 50x the numpy loop; at
+least Brian2 standalone's main-loop speed.
 """
 
 from __future__ import annotations
@@ -27,26 +39,52 @@ import tempfile
 from pathlib import Path
 
 WORKER_WI = r"""
-import json, pathlib, resource, sys, time
+import json, os, pathlib, resource, sys, time
 import wi.config
 raw, out, mode = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+if "config" in raw:  # a config file with overrides
+    import yaml
+    data = yaml.safe_load(pathlib.Path(raw.pop("config")).read_text())
+    data.update(raw)
+    raw = data
 cfg = wi.config.validate(raw)
-t0 = time.perf_counter()
-try:
-    if mode != "pipeline":
-        raise ImportError
+t0, c0 = time.perf_counter(), os.times()
+if mode == "pipeline":
     from wi.pipeline import simulate
     simulate(cfg, pathlib.Path(out), command="bench", quiet=True)
     what = "wi simulate -> HDF5"
-except ImportError:
+elif mode == "run":
+    from wi.pipeline import run
+    run(cfg, pathlib.Path(out), command="bench", quiet=True)
+    what = "wi run -> HDF5"
+else:
     from wi.sim import build_protocol
     for _ in build_protocol(cfg).chunks():
         pass
     what = "wi.sim protocol only"
 wall = time.perf_counter() - t0
+c1 = os.times()
+cpu = (c1.user - c0.user) + (c1.system - c0.system)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "rss_mb": rss, "what": what}))
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "what": what}))
 """
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Issue 14: (label, config overrides, mode, simulated s, CPU s before, target, lower bound).
+ISSUE14 = [
+    ("wi simulate paper", {"config": "configs/paper.yaml"}, "pipeline", 4000.0, 8.6, 4.0, 2.0),
+    ("wi run paper (3 methods)", {"config": "configs/paper.yaml"}, "run", 4000.0, 30.1, 10.0, 6.5),
+    (
+        "wi run wiener (2 methods)",
+        {"config": "configs/wiener.yaml"},
+        "run",
+        1000.0,
+        52.0,
+        22.0,
+        None,
+    ),
+]
 
 WORKER_NUMPY = r"""
 import json, resource, sys, time
@@ -145,10 +183,33 @@ def _worker(
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _wi(duration_s: float, mode: str = "pipeline") -> dict:
-    raw = {"kind": "lif_feedforward", "duration_ms": duration_s * 1000.0}
+def _wi(duration_s: float, mode: str = "pipeline", raw: dict | None = None) -> dict:
+    raw = dict(raw or {"kind": "lif_feedforward"})
+    if "config" in raw:
+        raw["config"] = str(ROOT / raw["config"])
+    raw["duration_ms"] = duration_s * 1000.0
     with tempfile.TemporaryDirectory() as d:
         return _worker(WORKER_WI, json.dumps(raw), f"{d}/run.h5", mode)
+
+
+def issue14(quick: bool = False) -> None:
+    """The issue-14 cases: CPU time against the numbers before and the lower bound."""
+    scale = 0.1 if quick else 1.0
+    print(
+        f"{'issue 14 case':<28}{'sim s':>8}{'CPU s':>8}{'wall s':>8}{'before':>8}{'target':>8}"
+        f"{'bound':>8}{'RSS MB':>8}"
+    )
+    for label, raw, mode, duration, before, target, bound in ISSUE14:
+        _wi(1.0, mode, raw)  # warm-up: fill the numba cache
+        r = _wi(duration * scale, mode, raw)
+        b = f"{bound * scale:>8.2f}" if bound is not None else f"{'--':>8}"
+        print(
+            f"{label:<28}{duration * scale:>8.0f}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}"
+            f"{before * scale:>8.2f}{target * scale:>8.2f}{b}{r['rss_mb']:>8.0f}",
+            flush=True,
+        )
+    if quick:
+        print("(quick: 1/10 of the durations, reference numbers scaled; start-up not scaled)")
 
 
 def _brian2_python() -> str | None:
@@ -180,6 +241,7 @@ def _brian2(duration_s: float) -> tuple[str, dict] | None:
 
 
 def main(quick: bool = False) -> None:
+    issue14(quick)
     durations = [40.0] if quick else [400.0, 4000.0]
     base_s = 2.0 if quick else 20.0
     _wi(1.0)  # warm-up: fill the numba cache

@@ -5,8 +5,9 @@ CPU for a first ``wi run``) and later commands load it from the cache. This scri
 versions of the production commands in this process, into a temporary directory that is
 removed afterwards, so that every kernel signature those commands use is compiled and cached:
 
-- ``wi run configs/paper.yaml`` (LIF network, STDWI, Akrout, RDD) and ``wi infer`` of its run
-  file (the same estimators fed from a stored file);
+- ``wi run configs/paper.yaml`` (LIF network, STDWI, Akrout, RDD with the engine's online
+  window detector; voltages recorded) and ``wi infer`` of its run file (the same estimators fed
+  from a stored file: RDD's detector over the stored voltages);
 - ``wi run configs/noise.yaml`` (observation noise, clean and noisy inference);
 - ``wi run configs/wiener.yaml`` (Wiener-process network, Bayes, nearest-spike STDWI);
 - ``wi run configs/ei_network.yaml`` with every spike-based method and RDD (kind ``network``:
@@ -48,7 +49,17 @@ def commands(directory: Path) -> list[list[str]]:
     paper = directory / "paper.h5"
     short = ["-q", "--force", "--set", "duration_ms=1000"]
     return [
-        ["run", str(CONFIGS / "paper.yaml"), "-o", str(paper), *short],
+        # voltages recorded: `wi infer` of the file runs RDD's window detector over the stored
+        # traces (wi.sim.detect.detect_traces); `wi run` finds the windows in the engine
+        [
+            "run",
+            str(CONFIGS / "paper.yaml"),
+            "-o",
+            str(paper),
+            *short,
+            "--set",
+            "record.voltages=true",
+        ],
         ["infer", str(paper), "-q", "--force"],
         ["run", str(CONFIGS / "noise.yaml"), "-o", str(directory / "noise.h5"), *short],
         [

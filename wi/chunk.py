@@ -47,6 +47,44 @@ class SpikeEvents:
 
 
 @dataclass(frozen=True)
+class WindowEvents:
+    """Accepted near-threshold windows of one population (:mod:`wi.sim.detect`), ordered by
+    the step each window ended (``start + win - 1``), then by neuron.
+
+    ``start`` (int64) start steps, ``neuron`` (int64) neuron indices, ``peak`` (float64) the
+    peak of the free membrane over each window, ``win`` the window length (steps). A window
+    belongs to the chunk holding its last step.
+    """
+
+    start: np.ndarray
+    neuron: np.ndarray
+    peak: np.ndarray
+    win: int
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def last_step(self) -> np.ndarray:
+        """The step each window ended."""
+        return self.start + (self.win - 1)
+
+    def window(self, start_step: int, stop_step: int) -> WindowEvents:
+        """The windows that ended in ``[start_step, stop_step)``."""
+        lo, hi = np.searchsorted(self.last_step, [start_step, stop_step], side="left")
+        return WindowEvents(self.start[lo:hi], self.neuron[lo:hi], self.peak[lo:hi], self.win)
+
+    @staticmethod
+    def concat(parts: list[WindowEvents]) -> WindowEvents:
+        return WindowEvents(
+            np.concatenate([p.start for p in parts]),
+            np.concatenate([p.neuron for p in parts]),
+            np.concatenate([p.peak for p in parts]),
+            parts[0].win,
+        )
+
+
+@dataclass(frozen=True)
 class Chunk:
     """Activity of steps ``start_step .. start_step + n_steps - 1``.
 
@@ -58,6 +96,10 @@ class Chunk:
 
     ``marks[pop][name]`` (float64) are per-spike values aligned with ``spikes[pop]``; e.g. the
     Wiener protocol marks each input spike with the target neuron's membrane when it arrived.
+
+    ``windows[key]`` are the near-threshold windows of a detector the consumer asked the
+    simulator for (:mod:`wi.sim.detect`; the key names the population and the detector's
+    constants), computed online in place of the voltages they are derived from.
     """
 
     start_step: int
@@ -66,6 +108,7 @@ class Chunk:
     spikes: dict[str, SpikeEvents]
     voltages: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     marks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    windows: dict[str, WindowEvents] = field(default_factory=dict)
 
     @property
     def stop_step(self) -> int:
@@ -97,6 +140,7 @@ class Chunk:
             spikes,
             {p: {k: v[:, a:b] for k, v in d.items()} for p, d in self.voltages.items()},
             marks,
+            {k: w.window(start, stop) for k, w in self.windows.items()},
         )
 
     @staticmethod
@@ -119,6 +163,7 @@ class Chunk:
                 pop: {k: np.concatenate([p.marks[pop][k] for p in parts]) for k in d}
                 for pop, d in first.marks.items()
             },
+            {k: WindowEvents.concat([p.windows[k] for p in parts]) for k in first.windows},
         )
 
 

@@ -246,13 +246,15 @@ def _run_stream(
     try:
         for cfg, out in zip(cfgs, outs, strict=True):
             writers.append(_open_writer(cfg, proto, out, command=command, force=force))
+        windows = _online_windows(sessions)  # before the voltages: they replace some
         wanted = _wanted_voltages(proto, cfgs, sessions)
         total_s = proto.n_steps * proto.timestep_ms / 1000.0
         label = "simulate + infer" if any(sessions) else "simulate"
         if len(outs) > 1:
             label += f" ({len(outs)} outputs)"
         with progress(label, total_s, quiet=quiet) as bar:
-            for chunk in proto.chunks(_chunk_steps(proto.timestep_ms, chunk_ms), voltages=wanted):
+            steps = _chunk_steps(proto.timestep_ms, chunk_ms)
+            for chunk in proto.chunks(steps, voltages=wanted, windows=windows):
                 for writer, own in zip(writers, sessions, strict=True):
                     writer.append(chunk)
                     for session in own:
@@ -278,6 +280,20 @@ def _run_stream(
                 rest.__exit__(*exc_info)
             raise
     return rows
+
+
+def _online_windows(sessions) -> dict:
+    """The near-threshold window detectors the simulator runs for the estimators that can use
+    them instead of voltage traces (RDD: :meth:`wi.infer.rdd.RDD.online_windows`); a session
+    with observation noise too (its noise stage passes the windows through: they describe the
+    membranes, not the observed spikes)."""
+    windows: dict = {}
+    for own in sessions:
+        for session in own:
+            for est in getattr(session, "estimators", {}).values():
+                if hasattr(est, "online_windows"):
+                    windows.update(est.online_windows())
+    return windows
 
 
 def _wanted_voltages(proto, cfgs, sessions) -> set[str]:

@@ -188,7 +188,7 @@ def test_create_status_writes_only_where_none_exists(tmp_path):
 
 
 # ----------------------------------------------------------------------------- 3 signals
-LONG_MS = 1_500_000  # about 6 s of wall time: long enough to be caught running
+LONG_MS = 3_000_000  # about 6 s of wall time with the default methods: caught running
 
 
 def _states(sweep_dir: Path) -> dict[int, str | None]:

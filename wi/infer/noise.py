@@ -182,6 +182,12 @@ class NoiseStage:
             )
             if name in marks:
                 marks[name] = new_marks
-        return Chunk(
-            whole.start_step, whole.n_steps, whole.timestep_ms, spikes, whole.voltages, marks
+        return Chunk(  # voltages and detector windows describe membranes: not observed spikes
+            whole.start_step,
+            whole.n_steps,
+            whole.timestep_ms,
+            spikes,
+            whole.voltages,
+            marks,
+            whole.windows,
         )

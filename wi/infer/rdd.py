@@ -29,6 +29,12 @@ threshold), ``tau_slow_ms`` and ``tau_fast_ms`` are protocol facts from the cont
 defaults here); a pre population that is not ``lif`` (poisson: no membrane; wiener: no free
 membrane) is refused at ``start`` when the context names its model.
 
+Voltages: the events are found by :mod:`wi.sim.detect` (level ``threshold - alpha``), step by
+step, either over the voltages of the chunk (a stored run file) or, after
+:meth:`RDD.online_windows`, inside the simulator from the membranes it integrates (``wi run``:
+no voltage trace is recorded unless ``record.voltages`` asks for it); both give the same
+estimates, bit for bit.
+
 Pairs: four coefficients per learnt pair; an accepted event of j updates j's pairs only (its
 fan-out), each dx_i is computed once per step when a pair first needs it, so a pair's
 estimate does not depend on which other pairs are learnt. Cost: O(n_pre) per step to test
@@ -51,6 +57,7 @@ from wi.chunk import Chunk
 from wi.errors import UserError
 from wi.infer.base import Estimator, register
 from wi.infer.params import RDDParams
+from wi.sim.detect import DetectorParams, DetectorState, detect_traces, detector_state
 from wi.sim.synapse import PSPState, psp_params, psp_traces
 
 
@@ -66,117 +73,70 @@ class KernelParams(NamedTuple):
 
 class State(NamedTuple):
     c: np.ndarray  # (4, n_pairs): c1 (slope below), c2, c3 (slope above), c4, in pair order
-    end: np.ndarray  # (n_pre,) int64: end step of j's last accepted event window
+    windows: DetectorState  # open near-threshold windows of the pre neurons (wi.sim.detect)
     psp: PSPState  # post PSP recursion state after the last step seen
-    buf_u: np.ndarray  # (n_pre, L) float32 carry: steps not yet examined
-    buf_v: np.ndarray  # (n_pre, L) float32
-    buf_x: np.ndarray  # (n_post, L) float64
+    buf_x: np.ndarray  # (<= win - 1, n_post) float64: the PSP traces of the last steps seen
 
 
 @njit(cache=True)
-def rdd_events(params, u, v, buf_start, t_lo, t_hi, end):
-    """The accepted events with a start ``t_lo <= t < t_hi``, ordered by step, then neuron.
+def rdd_kernel(params, ev_t, ev_j, ev_u, xt, x_start, c, indptr, post_index):
+    """Apply accepted events in order (by step, then neuron) to the pairs' coefficients.
 
-    One presynaptic neuron at a time (its membranes are contiguous rows): an event of j starts
-    at step t when ``u_j[t] >= threshold - alpha`` and ``t > end_j``; it is accepted when
-    ``|u_max - threshold| <= max_u``, ``u_max = max(v_j[t : t + win])``, and then
-    ``end_j = t + win``. Neurons are independent, so the order of this search changes nothing.
+    An accepted event of presynaptic neuron j updates the pairs of j only (its fan-out), with
+    ``dx_i = mean(x_i[t : t + win]) - x_i[t]`` summed in step order. A wide fan-out (at least a
+    quarter of the post neurons) computes the dx of every post neuron at once, the steps
+    outer and the neurons inner (a vectorised loop; each sum still adds in step order, so the
+    numbers are the same); a narrow one computes each needed dx_i alone. dx is computed once
+    per step. A pair's coefficients never depend on which other pairs are learnt. Cost:
+    O(win) per accepted event and per pair it touches.
 
     Parameters
     ----------
     params : KernelParams
-        ``threshold``, ``alpha``, ``max_u`` (voltage units), ``win`` (steps).
-    u, v : ndarray, shape (n_pre, L), float32
-        Membrane with reset and free membrane; column k is the global step ``buf_start + k``.
-    buf_start, t_lo, t_hi : int
-        Global step of column 0; the range of event starts to examine (``t_hi - 1 + win <=
-        buf_start + L``).
-    end : ndarray, shape (n_pre,), int64
-        End step of each neuron's last accepted event window, updated in place.
-
-    Returns
-    -------
-    steps, neurons : ndarray, shape (n_events,), int64
-        Start step and presynaptic neuron of each accepted event.
-    u_max : ndarray, shape (n_events,), float64
-        Peak of the free membrane over the event's window.
-    """
-    threshold, alpha, max_u, win = params.threshold, params.alpha, params.max_u, params.win
-    n_pre = u.shape[0]
-    # accepted events of one neuron are more than win steps apart: at most this many each
-    # (allocated once; growing the arrays inside the scan made it ten times slower)
-    cap = n_pre * (max(t_hi - t_lo, 0) // (win + 1) + 1)
-    ev_t = np.empty(cap, np.int64)
-    ev_j = np.empty(cap, np.int64)
-    ev_u = np.empty(cap)
-    n = 0
-    for j in range(n_pre):
-        t = max(t_lo, end[j] + 1)
-        while t < t_hi:
-            k = t - buf_start
-            if np.float64(u[j, k]) >= threshold - alpha:
-                u_max = np.float64(v[j, k])
-                for m in range(k + 1, k + win):
-                    u_max = max(u_max, np.float64(v[j, m]))
-                if abs(u_max - threshold) <= max_u:
-                    ev_t[n] = t
-                    ev_j[n] = j
-                    ev_u[n] = u_max
-                    n += 1
-                    end[j] = t + win
-                    t += win  # the next start must come after end_j
-            t += 1
-    order = np.argsort(ev_t[:n] * n_pre + ev_j[:n], kind="mergesort")
-    return ev_t[:n][order], ev_j[:n][order], ev_u[:n][order]
-
-
-@njit(cache=True)
-def rdd_kernel(params, u, v, x, buf_start, t_lo, t_hi, c, end, indptr, post_index):
-    """Examine the event starts ``t_lo <= t < t_hi`` (windows fully inside the buffers).
-
-    Events are found by :func:`rdd_events`, then applied in step order: an accepted event of
-    presynaptic neuron j updates the pairs of j only (its fan-out); the PSP jump ``dx_i`` of a
-    postsynaptic neuron is computed once per step, when a pair first needs it. A pair's
-    coefficients therefore never depend on which other pairs are learnt. Cost: a scan of the
-    membranes (O(n_pre) per step, contiguous), plus O(win) per accepted event and per pair it
-    touches.
-
-    Parameters
-    ----------
-    params : KernelParams
-        ``threshold``, ``alpha``, ``max_u`` (voltage units), ``learning_rate``, ``win`` (steps).
-    u, v : ndarray, shape (n_pre, L), float32
-        Membrane with reset and free membrane of the presynaptic neurons; column k is the global
-        step ``buf_start + k``.
-    x : ndarray, shape (n_post, L), float64
-        PSP traces (1/ms) of the postsynaptic neurons on the same steps.
-    buf_start, t_lo, t_hi : int
-        Global step of column 0; the range of event starts to examine.
+        ``threshold``, ``learning_rate``, ``win`` (steps).
+    ev_t, ev_j : ndarray, int64
+        Start step and presynaptic neuron of each accepted event (:mod:`wi.sim.detect`).
+    ev_u : ndarray, float64
+        ``u_max`` of each event.
+    xt : ndarray, shape (L, n_post), float64
+        PSP traces (1/ms) of the postsynaptic neurons, step-major: row k is the global step
+        ``x_start + k``; covers every event's window.
+    x_start : int
+        Global step of row 0.
     c : ndarray, shape (4, n_pairs), float64
         Line coefficients c1..c4 of each pair (pair order), updated in place.
-    end : ndarray, shape (n_pre,), int64
-        End step of each neuron's last accepted event window, updated in place.
     indptr : ndarray, shape (n_pre + 1,), int64
         The pairs of presynaptic neuron j are ``indptr[j] .. indptr[j + 1] - 1`` (CSR by pre).
     post_index : ndarray, shape (n_pairs,), int
         Postsynaptic neuron of each pair.
     """
     threshold, lr, win = params.threshold, params.learning_rate, params.win
-    ev_t, ev_j, ev_u = rdd_events(params, u, v, buf_start, t_lo, t_hi, end)
-    n_post = x.shape[0]
+    n_post = xt.shape[1]
     dx = np.empty(n_post)
+    total = np.empty(n_post)
     dx_step = np.full(n_post, -1, np.int64)  # the step dx[i] was computed for
+    all_step = -1  # the step every dx was computed for
     for e in range(len(ev_t)):
         t, j, u_max = ev_t[e], ev_j[e], ev_u[e]
-        k = t - buf_start
+        k = t - x_start
         lo = 0 if u_max < threshold else 2  # c1, c2 below; c3, c4 above
+        if 4 * (indptr[j + 1] - indptr[j]) >= n_post and all_step != t:
+            for i in range(n_post):
+                total[i] = 0.0
+            for m in range(k, k + win):
+                for i in range(n_post):
+                    total[i] += xt[m, i]
+            for i in range(n_post):
+                dx[i] = total[i] / win - xt[k, i]
+                dx_step[i] = t
+            all_step = t
         for p in range(indptr[j], indptr[j + 1]):
             i = post_index[p]
             if dx_step[i] != t:
-                total = 0.0
+                tot = 0.0
                 for m in range(k, k + win):
-                    total += x[i, m]
-                dx[i] = total / win - x[i, k]
+                    tot += xt[m, i]
+                dx[i] = tot / win - xt[k, i]
                 dx_step[i] = t
             c[lo, p] -= lr * u_max * (u_max * c[lo, p] + c[lo + 1, p] - dx[i])
             c[lo + 1, p] -= lr * (u_max * c[lo, p] + c[lo + 1, p] - dx[i])
@@ -232,44 +192,79 @@ class RDD(Estimator):
         pos, neg = np.maximum(guess, 0.0), -np.minimum(guess, 0.0)
         if init == "guess":
             pos, neg = pos / 2, neg / 2
+        self.detector = DetectorParams(threshold - p.alpha, threshold, p.max_u, win)
         self.state = State(
             np.stack([neg, neg, pos, pos]),
-            np.full(self.n_pre, -1, np.int64),
+            detector_state(self.n_pre, win),
             PSPState(np.zeros(self.n_post), np.zeros(self.n_post), 0),
-            np.zeros((self.n_pre, 0), np.float32),
-            np.zeros((self.n_pre, 0), np.float32),
-            np.zeros((self.n_post, 0)),
+            np.zeros((0, self.n_post)),
         )
-        self.buf_start = 0  # step of the first buffered column = first step not yet examined
+        self.online = False
+
+    # ---------------------------------------------------------------- online windows
+    @property
+    def window_key(self) -> str:
+        """The key of this estimator's detector in :attr:`wi.chunk.Chunk.windows` (the pre
+        population and the detector's constants: estimators with equal ones share it)."""
+        d = self.detector
+        return f"{self.pre}:{d.level!r}:{d.threshold!r}:{d.max_u!r}:{d.win}"
+
+    def online_windows(self) -> dict[str, tuple[str, DetectorParams]]:
+        """Ask the simulator for the windows instead of the voltages.
+
+        After this call the estimator no longer needs ``voltage`` and ``voltage_free``
+        (:attr:`needed_voltages` is empty); every chunk must then carry
+        ``windows[self.window_key]`` (:meth:`wi.net.protocol.NetworkProtocol.chunks` with
+        ``windows=`` the returned mapping). The estimates are the same, bit for bit.
+
+        Returns
+        -------
+        dict
+            ``{window_key: (pre population, DetectorParams)}``.
+        """
+        self.online = True
+        return {self.window_key: (self.pre, self.detector)}
+
+    @property
+    def needed_voltages(self) -> dict[str, tuple[str, ...]]:
+        return {} if self.online else super().needed_voltages
 
     def _update(self, chunk: Chunk) -> None:
         s = self.state
         out_steps, out_neurons = self.spikes(chunk, "post")
         x_new, psp_state = psp_traces(self.psp, s.psp, out_steps, out_neurons, chunk.n_steps)
-        u_new = np.asarray(self.voltage(chunk, "pre", "voltage"), np.float32)
-        v_new = np.asarray(self.voltage(chunk, "pre", "voltage_free"), np.float32)
-        u = np.concatenate([s.buf_u, u_new], axis=1)
-        v = np.concatenate([s.buf_v, v_new], axis=1)
-        x = np.concatenate([s.buf_x, x_new], axis=1)
-        t_hi = chunk.stop_step - self.win + 1  # starts whose window [t, t + win) is complete
-        if t_hi > self.buf_start:
+        x = np.concatenate([s.buf_x, x_new.T])  # step-major
+        x_start = chunk.start_step - s.buf_x.shape[0]
+        found = chunk.windows.get(self.window_key)
+        if found is not None:
+            ev_t, ev_j, ev_u = found.start, found.neuron, found.peak
+        elif self.online:
+            raise UserError(
+                f"rdd: the chunk has no windows {self.window_key!r} (online_windows was asked)",
+                key="windows",
+            )
+        else:
+            ev_t, ev_j, ev_u = detect_traces(
+                self.detector,
+                s.windows,
+                np.ascontiguousarray(self.voltage(chunk, "pre", "voltage"), np.float32),
+                np.ascontiguousarray(self.voltage(chunk, "pre", "voltage_free"), np.float32),
+                chunk.start_step,
+            )
+        if len(ev_t):
             rdd_kernel(
                 self.kparams,
-                u,
-                v,
+                ev_t,
+                ev_j,
+                ev_u,
                 x,
-                self.buf_start,
-                self.buf_start,
-                t_hi,
+                x_start,
                 s.c,
-                s.end,
                 self.pairs.indptr,
                 self.pairs.post_index,
             )
-            keep = t_hi - self.buf_start
-            u, v, x = u[:, keep:], v[:, keep:], x[:, keep:]
-            self.buf_start = t_hi
-        self.state = s._replace(psp=psp_state, buf_u=u.copy(), buf_v=v.copy(), buf_x=x.copy())
+        keep = min(self.win - 1, x.shape[0])  # an event ending later starts no earlier
+        self.state = s._replace(psp=psp_state, buf_x=x[x.shape[0] - keep :].copy())
 
     def _estimate(self):
         c = self.state.c

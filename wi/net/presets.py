@@ -2,7 +2,9 @@
 
 Each preset compiles its config to populations, projections and sources with the names,
 weights, random streams and update order the kind always had, so its runs are spike for spike
-(and voltage for voltage) those of the kind's former dedicated kernel:
+(and voltage for voltage) those of the kind's former dedicated kernel (the ``wiener`` kind's
+membrane noise excepted: it is drawn by a faster generator since issue 14,
+:func:`wi.sim.wiener.normals_block`, same distribution, other numbers):
 
 - ``lif_feedforward`` (the paper): populations ``stimulus`` (poisson, the
   :class:`~wi.sim.stimulus.StimulusSource` of ``stream(seed, "stimulus_schedule", b)`` and
@@ -12,9 +14,9 @@ weights, random streams and update order the kind always had, so its runs are sp
   ``synapse``.
 - ``wiener``: populations ``input`` (``n_pairs`` Bernoulli trains of ``stream(seed,
   "wiener_input", b)``, blocks of :data:`~wi.sim.wiener.BLOCK_STEPS`) and ``output`` (Wiener
-  neurons, noise from ``stream(seed, "wiener_noise", b)``); projection ``input_output``
-  (one_to_one, :func:`wi.sim.wiener.pair_weights`), whose input spikes are marked with
-  ``target_voltage``.
+  neurons, noise blocks of the keys ``block_key(seed, "wiener_noise", b)``:
+  :class:`~wi.sim.wiener.WienerNoise`); projection ``input_output`` (one_to_one,
+  :func:`wi.sim.wiener.pair_weights`), whose input spikes are marked with ``target_voltage``.
 """
 
 from __future__ import annotations

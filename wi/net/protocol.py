@@ -4,13 +4,15 @@
 per chunk it asks each source population's source object for its events, each Wiener
 population's noise object for its normals (in segments that never cross a noise block), and
 yields a :class:`wi.chunk.Chunk` with the spikes of every population, the requested voltages
-(float32) and the marks.
+(float32), the marks, and the windows of the requested near-threshold detectors
+(:mod:`wi.sim.detect`, run inside the engine's time loop: no voltage trace is stored for them).
 
 For a config of kind ``network`` (:meth:`NetworkProtocol.from_config`) a ``poisson``
 population ``name`` is a :class:`~wi.sim.stimulus.StimulusSource` with the streams
 ``stream(seed, "stimulus_schedule", crc32(name), b)`` and ``stream(seed, "stimulus",
-crc32(name), b)``, and a ``wiener`` population draws its noise from ``stream(seed,
-"wiener_noise", crc32(name), b)``; the synapses come from :func:`wi.net.connectivity.
+crc32(name), b)``, and a ``wiener`` population draws its noise with the block keys
+``block_key(seed, "wiener_noise", crc32(name), b)`` (:class:`~wi.sim.wiener.WienerNoise`); the
+synapses come from :func:`wi.net.connectivity.
 build_network`. The ``lif_feedforward`` and ``wiener`` kinds are presets
 (:mod:`wi.net.presets`).
 
@@ -27,7 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from wi.chunk import Chunk, SpikeEvents
+from wi.chunk import Chunk, SpikeEvents, WindowEvents
 from wi.errors import UserError
 from wi.net.connectivity import Projection
 from wi.sim.engine import MODELS, Engine, Population, Synapses
@@ -152,13 +154,27 @@ class NetworkProtocol(Protocol):
         return proto
 
     def chunks(
-        self, chunk_steps: int | None = None, voltages: bool | set[str] = False
+        self,
+        chunk_steps: int | None = None,
+        voltages: bool | set[str] = False,
+        windows: dict | None = None,
     ) -> Iterator[Chunk]:
+        from wi.sim.detect import detector_state
+
         want = self._wanted(voltages)
         engine = self.engine
         sources = {name: make() for name, make in self.sources.items()}
         noises = [self.noises[name]() for name in engine.wiener]
         state = engine.initial_state()
+        windows = dict(windows or {})
+        for key, (pop, _) in windows.items():
+            if pop not in engine.lif:
+                raise UserError(f"window detector {key!r}: {pop!r} is not a lif population")
+        keys = list(windows)
+        det = [
+            [windows[k][0], windows[k][1], detector_state(self.populations[windows[k][0]], p.win)]
+            for k, p in ((k, windows[k][1]) for k in keys)
+        ]
         for start, size in self._chunk_sizes(chunk_steps):
             stop = start + size
             events = {name: src.events(start, stop) for name, src in sources.items()}
@@ -166,13 +182,21 @@ class NetworkProtocol(Protocol):
             t = start
             while t < stop:  # one engine call per (chunk, noise block) overlap
                 seg_stop = min(stop, (t // BLOCK_STEPS + 1) * BLOCK_STEPS) if noises else stop
-                if noises:
+                if len(noises) == 1:  # no copy
+                    noise = noises[0].rows(t, seg_stop)
+                elif noises:
                     noise = np.concatenate([nz.rows(t, seg_stop) for nz in noises], axis=1)
                 else:
                     noise = np.empty((seg_stop - t, 0))
                 seg = {name: ev.window(t, seg_stop) for name, ev in events.items()}
-                state, spikes, marks, traces = engine.run(state, seg, noise, seg_stop - t, want)
-                parts.append((spikes, marks, traces))
+                out = engine.run(state, seg, noise, seg_stop - t, want, detectors=det)
+                state, spikes, marks, traces = out[:4]
+                found = {}
+                if det:
+                    for d, (new, ev) in enumerate(out[4]):
+                        det[d][2] = new
+                        found[keys[d]] = ev
+                parts.append((spikes, marks, traces, found))
                 t = seg_stop
             yield _join(start, size, self.timestep_ms, parts)
 
@@ -184,14 +208,15 @@ def _factory(cls, *args):
 def _join(start: int, size: int, timestep_ms: float, parts: list) -> Chunk:
     """One chunk from the engine's outputs of consecutive segments."""
     if len(parts) == 1:
-        spikes, marks, traces = parts[0]
+        spikes, marks, traces, found = parts[0]
     else:
-        spikes = {p: SpikeEvents.concat([s[p] for s, _, _ in parts]) for p in parts[0][0]}
-        marks = {p: np.concatenate([m[p] for _, m, _ in parts]) for p in parts[0][1]}
+        spikes = {p: SpikeEvents.concat([s[p] for s, _, _, _ in parts]) for p in parts[0][0]}
+        marks = {p: np.concatenate([m[p] for _, m, _, _ in parts]) for p in parts[0][1]}
         traces = {
-            pop: {k: np.concatenate([tr[pop][k] for _, _, tr in parts], axis=1) for k in d}
+            pop: {k: np.concatenate([tr[pop][k] for _, _, tr, _ in parts], axis=1) for k in d}
             for pop, d in parts[0][2].items()
         }
+        found = {k: WindowEvents.concat([f[k] for *_, f in parts]) for k in parts[0][3]}
     voltages = {pop: {k: v.astype(np.float32) for k, v in d.items()} for pop, d in traces.items()}
     marks = {pop: {"target_voltage": m} for pop, m in marks.items()}
-    return Chunk(start, size, timestep_ms, spikes, voltages, marks)
+    return Chunk(start, size, timestep_ms, spikes, voltages, marks, found)

@@ -184,9 +184,11 @@ class _WithInfer(RunBase):
         """Spikes added by observation noise per 1000 ms block (at a nominal rate); the
         history's check times and per-check scores (Python floats in lists) per method."""
         added = self.observation_noise.add_fraction * n_neurons * _NOMINAL_RATE_HZ
-        # per check: the time and the 6 scores of wi.infer.metrics.ALL_NAMES, about 32 B per
-        # float held in a Python list
-        per_check = 7 * 32 * self._n_methods()
+        from wi.infer.metrics import ALL_NAMES  # no numba: metrics compiles its kernels lazily
+
+        # per check: the time and every score of ALL_NAMES, about 32 B per float held in a
+        # Python list
+        per_check = (1 + len(ALL_NAMES)) * 32 * self._n_methods()
         return [
             ("observation_noise.add_fraction", 2 * added * (_EVENT + _F8)),
             ("infer.check_interval_ms", self._n_checks() * per_check),
@@ -256,8 +258,9 @@ class LIFConfig(_WithInfer):
         chunk_steps = _CHUNK_MS / self.timestep_ms
         m = self._n_methods()
         terms = [
-            # stimulus->input weights (a dense diagonal), its scaling and its write
-            ("network.n_input", 4.0 * a * a * _F8),
+            # stimulus->input: one-to-one (n_input weights); its dense (n, n) dataset is
+            # written in blocks of DENSE_BLOCK_BYTES (wi.store.writer)
+            ("network.n_input", 8.0 * 2**20 + 4.0 * a * _F8),
             # input->output W, its draw and the kernel's copy; initial guess, truth and
             # metrics; per method its estimate, state and snapshot
             (ab, (3 + 3 + 3 * m) * float(a) * b * _F8),
@@ -267,9 +270,10 @@ class LIFConfig(_WithInfer):
         if self.record.voltages:
             terms.append(("record.voltages", chunk_steps * 2 * (a + b) * (_F8 + 4)))
         akrout = self.infer.methods.akrout
-        if akrout is not None:
+        if akrout is not None:  # (B, n) count buffers: blamed on the larger factor
             batch = 2.0 * akrout.batch_stimuli * (a + b) * _F8
-            terms.append(("infer.methods.akrout.batch_stimuli", batch))
+            key = "infer.methods.akrout.batch_stimuli" if akrout.batch_stimuli >= a + b else ab
+            terms.append((key, batch))
         return terms
 
 
@@ -337,7 +341,8 @@ class WienerConfig(_WithInfer):
         pairs = n + min(float(self.infer.absent_pairs), float(n) * n - n)
         terms = [
             ("network.n_pairs", pairs * (40.0 + 24.0 * self._n_methods())),
-            ("network.n_pairs", (2 * 4000 + chunk_steps) * n * _F8),  # noise blocks, traces
+            # the noise block (4000 steps per neuron, one buffer reused) and per-neuron state
+            ("network.n_pairs", (4000 + 64) * n * _F8),
             (
                 "neuron.drift_per_ms" if drift >= spread else "neuron.diffusion_per_ms",
                 out_per_chunk,

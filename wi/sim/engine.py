@@ -27,7 +27,9 @@ Per step t:
    order), post neurons ascending.
 
 So a spike at step s first moves a LIF post membrane at step s + 2 and a Wiener one at s + 1.
-LIF free membranes (``voltage_free``: no threshold, no reset) are advanced only when asked.
+LIF free membranes (``voltage_free``: no threshold, no reset) are always advanced, recorded or
+not: the loop without a branch on "is it recorded" vectorises and costs the same with or without
+them (a runtime branch between the two loops made both three times slower).
 
 Neuron models (the seam): a model is a module with a ``Params`` and a ``State`` NamedTuple and
 pure njit functions (``*_step`` with the equations, ``*_advance`` for a population, ``*_fire``
@@ -36,20 +38,27 @@ from a config section). Adding one touches its own module and this one (its :dat
 entry, its arrays in :func:`compile_network` and its loop in :func:`engine_kernel`); its config
 keys are a population section of :mod:`wi.net.spec`.
 
-Speed (the per-step cost is what a small network pays): ``*_advance`` and ``*_fire`` take a
-population as the range ``lo:hi`` of the concatenated state arrays, not as array views (a view
-costs reference-count operations at every step), and are ``inline="always"``; their loops
-index ``lo + j`` with ``lo`` known non-negative (``max(lo, 0)``) so that numba emits no
-negative-index wraparound test and LLVM vectorises them. A LIF population with exactly one PSP
-group (the usual case) takes one fused pass per neuron (current ``slow - fast`` read in place,
-Euler step, decay: :func:`wi.sim.neuron.lif_advance_psp`); with several groups the current is
-summed into a buffer first. Both do the same floating-point operations per neuron, so the
-results are bit-identical. A LIF population counts its crossings (a vectorised loop) before
-compacting them (most steps have none).
+Speed (the per-step cost is what a small network pays; profiled with ``perf`` for issue 14):
+numba takes a reference (an atomic increment, later a decrement) on every array that enters a
+scope: an array read out of a tuple, each array argument of an ``inline="always"`` function
+with branches or loops, an array variable reassigned in a loop. Those atomics were two thirds
+of a step. So :func:`engine_kernel` unpacks the :class:`EngineNet` arrays into locals once,
+writes the hot per-step code out in its own body (the fused LIF pass of
+:func:`wi.sim.neuron.lif_advance_psp`, the crossing count of :func:`wi.sim.neuron.lif_fire`,
+the jumps of a spike along its rows, the window detectors' per-step pass of
+:func:`wi.sim.detect.detect_step`), and fills spike buffers of a fixed capacity (sized from the
+previous calls; a call that overflows is run again with twice the room: the kernel is pure).
+``*_advance`` and ``*_fire`` take a population as the range ``lo:hi`` of the concatenated state
+arrays, not as array views; their loops index ``lo + j`` with ``lo`` known non-negative
+(``max(lo, 0)``) so that numba emits no negative-index wraparound test and LLVM vectorises
+them. A LIF population with exactly one PSP group (the usual case) takes one fused pass per
+neuron (current ``slow - fast`` read in place, Euler step, decay); with several groups the
+current is summed into a buffer first. Both do the same floating-point operations per neuron,
+so the results are bit-identical. A LIF population counts its crossings (a vectorised loop)
+before compacting them (most steps have none).
 
 Memory: the engine keeps two arrays per synapse (int32 target, float64 jump; 12 bytes) and a
-few per neuron; a call's spike buffers grow with the spikes of the chunk, never with the run's
-duration.
+few per neuron; a call's spike buffers hold the spikes of the call, never the run's.
 """
 
 from __future__ import annotations
@@ -62,18 +71,18 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from wi.chunk import SpikeEvents
+from wi.chunk import SpikeEvents, WindowEvents
 from wi.net.connectivity import Projection
+from wi.sim.detect import DetectorParams, DetectorState
 from wi.sim.neuron import (
     LIFParams,
     lif_advance,
-    lif_advance_psp,
     lif_fire,
     lif_params,
     lif_row,
+    lif_step,
     lif_table,
 )
-from wi.sim.stimulus import push_event
 from wi.sim.synapse import PSPParams, psp_decay, psp_jump
 from wi.sim.wiener import (
     WienerParams,
@@ -226,6 +235,8 @@ class Engine:
         self.lif = [p.name for p in self.populations if p.model == "lif"]
         self.wiener = [p.name for p in self.populations if p.model == "wiener"]
         net = self.net
+        #: The most spikes per step of a call so far (sizes the next call's spike buffers).
+        self._spikes_per_step = 0.0
         #: Populations whose spikes carry ``target_voltage`` (population order).
         self.marked = [
             p.name
@@ -256,7 +267,8 @@ class Engine:
         noise: np.ndarray,
         n_steps: int,
         record: dict[str, tuple[str, ...]] | None = None,
-    ) -> tuple[EngineState, dict, dict, dict]:
+        detectors: list | tuple = (),
+    ) -> tuple:
         """Advance ``n_steps`` steps.
 
         Parameters
@@ -271,6 +283,10 @@ class Engine:
             Steps to simulate.
         record : dict, optional
             ``{population: names}`` of the traces to return (:data:`MODELS`).
+        detectors : sequence of (str, DetectorParams, DetectorState)
+            Window detectors (:mod:`wi.sim.detect`) of LIF populations, run inside the time
+            loop on the float32 values of the membranes (no trace is recorded for them); the
+            states are not modified.
 
         Returns
         -------
@@ -283,6 +299,9 @@ class Engine:
             aligned with their events).
         voltages : dict of str to dict of str to ndarray
             The requested float64 traces, shape (n, n_steps).
+        detected : list of (DetectorState, WindowEvents)
+            Only when ``detectors`` is not empty (a fifth item): per detector its state after
+            the last step and the windows accepted in these steps.
         """
         record = record or {}
         net = self.net
@@ -304,15 +323,32 @@ class Engine:
             raise ValueError("source events outside the steps simulated")
         rec_v = _rows(self, record, "lif", "voltage")
         rec_vf = _rows(self, record, "lif", "voltage_free")
-        free = rec_vf >= 0
+        det = _detector_arrays(self, detectors)
         rec_w = _rows(self, record, "wiener", "voltage")
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n_steps, self.n_wiener_neurons):
             raise ValueError(f"noise must be ({n_steps}, {self.n_wiener_neurons})")
-        out = engine_kernel(
-            net, state, src_steps, src_neurons, ptr, noise, int(n_steps), rec_v, rec_vf, rec_w, free
-        )
-        new, ev_steps, ev_neurons, ev_marks, src_marks, tr_v, tr_vf, tr_w = out
+        capacity = max(1024, int(self._spikes_per_step * n_steps * 1.5) + 64)
+        while True:  # more room until the spikes fit (rare: the kernel is pure, rerun)
+            out = engine_kernel(
+                net,
+                state,
+                src_steps,
+                src_neurons,
+                ptr,
+                noise,
+                int(n_steps),
+                rec_v,
+                rec_vf,
+                rec_w,
+                *det,
+                capacity,
+            )
+            if not out[-1]:
+                break
+            capacity *= 2
+        new, ev_steps, ev_neurons, ev_marks, src_marks, tr_v, tr_vf, tr_w = out[:8]
+        self._spikes_per_step = max(self._spikes_per_step, len(ev_steps) / max(n_steps, 1))
         spikes, marks = {}, {}
         q = 0
         for g, pop in enumerate(self.populations):
@@ -349,7 +385,58 @@ class Engine:
             }
             for pop, d in voltages.items()
         }
-        return new, spikes, marks, voltages
+        if not detectors:
+            return new, spikes, marks, voltages
+        d_state, (d_id, d_start, d_neuron, d_peak) = out[8], out[9:13]
+        off = det[2]
+        detected = []
+        for d, (_, params, _) in enumerate(detectors):
+            a, b = int(off[d]), int(off[d + 1])
+            w = int(params.win)
+            st = DetectorState(
+                d_state.end[a:b].copy(),
+                d_state.head[a:b].copy(),
+                d_state.count[a:b].copy(),
+                d_state.due[a:b].copy(),
+                d_state.start[a:b, :w].copy(),
+                d_state.ring[:w, a:b].copy(),
+                d_state.peak[a:b].copy(),
+            )
+            sel = d_id == d
+            detected.append((st, WindowEvents(d_start[sel], d_neuron[sel], d_peak[sel], w)))
+        return new, spikes, marks, voltages, detected
+
+
+def _detector_arrays(engine: Engine, detectors) -> tuple:
+    """The detectors as the kernel's flat arrays: LIF population index, parameter table
+    (level, threshold, max_u, win), neuron offsets, and the concatenated states."""
+    n = len(detectors)
+    pops = np.zeros(n, np.int64)
+    table = np.zeros((n, 4))
+    off = np.zeros(n + 1, np.int64)
+    width = max([int(p.win) for _, p, _ in detectors] + [1])
+    for d, (pop, params, st) in enumerate(detectors):
+        if pop not in engine.lif:
+            raise ValueError(f"a window detector needs a lif population, not {pop!r}")
+        pops[d] = engine.lif.index(pop)
+        table[d] = (params.level, params.threshold, params.max_u, params.win)
+        size = engine.populations[engine.index[pop]].n
+        if len(st.end) != size or st.ring.shape != (int(params.win), size):
+            raise ValueError(f"detector state of another size for {pop!r}")
+        off[d + 1] = off[d] + size
+    total = int(off[-1])
+    end = np.empty(total, np.int64)
+    head = np.empty(total, np.int64)
+    count = np.empty(total, np.int64)
+    due = np.empty(total, np.int64)
+    start = np.zeros((total, width), np.int64)
+    ring = np.zeros((width, total), np.float32)
+    peak = np.empty(total)
+    for d, (_, params, st) in enumerate(detectors):
+        a, b, w = off[d], off[d + 1], int(params.win)
+        end[a:b], head[a:b], count[a:b], due[a:b] = st.end, st.head, st.count, st.due
+        start[a:b, :w], ring[:w, a:b], peak[a:b] = st.start, st.ring, st.peak
+    return pops, table, off, DetectorState(end, head, count, due, start, ring, peak)
 
 
 def _rows(engine: Engine, record: dict, model: str, name: str) -> np.ndarray:
@@ -497,44 +584,21 @@ def compile_network(
 
 
 @njit(cache=True, inline="always")
-def _append(steps, neurons, count, t, base, fired, times, nf):
+def _append(steps, neurons, marks, count, t, base, fired, times, nf):
     """Append the spikes of one population at step t: ``times[e]`` events (t, base +
-    fired[e]) for e < nf. Returns ``(steps, neurons, count)``, grown as needed."""
+    fired[e]) for e < nf, mark NaN. Returns the new count, or -1 when they do not fit."""
+    total = 0
+    for e in range(nf):
+        total += times[e]
+    if count + total > steps.shape[0]:
+        return -1
     for e in range(nf):
         for _ in range(times[e]):
-            steps, neurons, count = push_event(steps, neurons, count, t, base + fired[e])
-    return steps, neurons, count
-
-
-@njit(cache=True, inline="always")
-def _grow(marks, count):
-    """``marks`` with room for at least ``count`` values (doubled when full)."""
-    if marks.shape[0] >= count:
-        return marks
-    bigger = np.full(2 * count + 16, np.nan)
-    bigger[: marks.shape[0]] = marks
-    return bigger
-
-
-@njit(cache=True, inline="always")
-def _propagate(net, g, j, slow, fast, v_w, pending):
-    """Jumps of one spike of neuron j of population g along its row of every projection
-    leaving g. Returns the target membrane for a marked projection (NaN otherwise)."""
-    mark = np.nan
-    for k in range(net.pop_proj_ptr[g], net.pop_proj_ptr[g + 1]):
-        io = net.proj_indptr_off[k] + j
-        so = net.proj_syn_off[k]
-        lo = max(so + net.indptr[io], 0)  # max: no wraparound tests in the loops
-        hi = so + net.indptr[io + 1]
-        if net.proj_kind[k] == _PSP:
-            for s in range(hi - lo):
-                psp_jump(slow, fast, net.tgt[lo + s], net.amt[lo + s])
-        else:
-            if net.proj_mark[k] and hi > lo:
-                mark = v_w[net.tgt[lo]]
-            for s in range(hi - lo):
-                pending[net.tgt[lo + s]] += net.amt[lo + s]
-    return mark
+            steps[count] = t
+            neurons[count] = base + fired[e]
+            marks[count] = np.nan
+            count += 1
+    return count
 
 
 @njit(cache=True, inline="always")
@@ -546,7 +610,21 @@ def _record(trace, v, lo, hi, row, k):
 
 @njit(cache=True)
 def engine_kernel(
-    net, state, src_steps, src_neurons, src_ptr, noise, n_steps, rec_v, rec_vf, rec_w, free
+    net,
+    state,
+    src_steps,
+    src_neurons,
+    src_ptr,
+    noise,
+    n_steps,
+    rec_v,
+    rec_vf,
+    rec_w,
+    det_pop,
+    det_table,
+    det_off,
+    det_state,
+    capacity,
 ):
     """Advance the network ``n_steps`` steps from ``state`` (see the module docstring).
 
@@ -570,8 +648,18 @@ def engine_kernel(
         traces, -1 when not recorded.
     rec_w : ndarray, shape (n_wiener,), int64
         The same for the Wiener membranes.
-    free : ndarray, shape (n_lif,), bool
-        Advance the free membranes of each LIF population (true where recorded).
+    det_pop, det_table, det_off : ndarray
+        Window detectors (:mod:`wi.sim.detect`): LIF population of each, its (level,
+        threshold, max_u, win) and its neurons' rows ``det_off[d]:det_off[d+1]`` in the states.
+    det_state : wi.sim.detect.DetectorState
+        The detectors' states, concatenated (rows ``det_off[d]:det_off[d+1]``; ring columns
+        likewise); not modified: a copy is advanced and returned.
+    capacity : int
+        Room for the neuron populations' spikes. When they need more the call stops and
+        returns ``overflow`` true (its outputs are then meaningless; the caller runs it again
+        with more room: the kernel is pure). Fixed-size buffers keep the arrays out of the
+        step loop's reference counting (growing them inside the loop cost an atomic
+        increment and decrement per array, population and step).
 
     Returns
     -------
@@ -587,10 +675,38 @@ def engine_kernel(
         Mark of each source event.
     v, v_free, v_wiener : ndarray, shape (n_recorded, n_steps), float64
         The recorded traces (LIF with reset, LIF free, Wiener).
+    det_state : wi.sim.detect.DetectorState
+        The detector states after the last step.
+    win_det, win_start, win_neuron, win_peak : ndarray
+        The accepted windows (detector, start step, neuron, peak), in the order they ended.
+    overflow : bool
+        The spikes needed more than ``capacity``.
     """
-    n_lif = net.lif_off.shape[0] - 1
-    n_w = net.w_off.shape[0] - 1
-    n_pops = net.pop_kind.shape[0]
+    # the arrays as locals: an array taken out of a tuple inside the loop costs two atomic
+    # reference-count operations per use (they were half of the time of a step)
+    pop_kind = net.pop_kind
+    pop_local = net.pop_local
+    pop_base = net.pop_base
+    lif_tab = net.lif_table
+    lif_off = net.lif_off
+    lif_pop = net.lif_pop
+    lif_grp_ptr = net.lif_grp_ptr
+    grp_off = net.grp_off
+    grp_decay = net.grp_decay
+    w_tab = net.w_table
+    w_off = net.w_off
+    w_pop = net.w_pop
+    pop_proj_ptr = net.pop_proj_ptr
+    proj_indptr_off = net.proj_indptr_off
+    proj_syn_off = net.proj_syn_off
+    proj_kind = net.proj_kind
+    proj_mark = net.proj_mark
+    indptr = net.indptr
+    tgt = net.tgt
+    amt = net.amt
+    n_lif = lif_off.shape[0] - 1
+    n_w = w_off.shape[0] - 1
+    n_pops = pop_kind.shape[0]
     v = state.v.copy()
     vf = state.v_free.copy()
     slow = state.slow.copy()
@@ -601,7 +717,7 @@ def engine_kernel(
     n_rvf = 0
     n_maxpop = 0
     for p in range(n_lif):
-        n = net.lif_off[p + 1] - net.lif_off[p]
+        n = lif_off[p + 1] - lif_off[p]
         n_maxpop = max(n_maxpop, n)
         if rec_v[p] >= 0:
             n_rv += n
@@ -610,104 +726,248 @@ def engine_kernel(
     n_rw = 0
     for p in range(n_w):
         if rec_w[p] >= 0:
-            n_rw += net.w_off[p + 1] - net.w_off[p]
+            n_rw += w_off[p + 1] - w_off[p]
     tr_v = np.empty((n_rv, n_steps))
     tr_vf = np.empty((n_rvf, n_steps))
     tr_w = np.empty((n_rw, n_steps))
     for p in range(n_w):
-        n_maxpop = max(n_maxpop, net.w_off[p + 1] - net.w_off[p])
+        n_maxpop = max(n_maxpop, w_off[p + 1] - w_off[p])
     cur = np.zeros(n_maxpop)
     fired = np.empty(n_maxpop, np.int32)
     times = np.empty(n_maxpop, np.int64)
-    ev_steps = np.empty(1024, np.int64)
-    ev_neurons = np.empty(1024, np.int32)
-    ev_marks = np.full(1024, np.nan)
+    scratch = np.empty(n_maxpop, np.int64)
+    ev_steps = np.empty(capacity, np.int64)
+    ev_neurons = np.empty(capacity, np.int32)
+    ev_marks = np.empty(capacity)
+    overflow = False
     count = 0
     src_marks = np.full(src_steps.shape[0], np.nan)
     n_src = src_ptr.shape[0] - 1
     cursor = src_ptr[:-1].copy()
     lo_ev = np.zeros(n_pops, np.int64)
     hi_ev = np.zeros(n_pops, np.int64)
+    n_det = det_pop.shape[0]
+    d_end = det_state.end.copy()
+    d_head = det_state.head.copy()
+    d_count = det_state.count.copy()
+    d_due = det_state.due.copy()
+    d_start = det_state.start.copy()
+    d_ring = det_state.ring.copy()
+    d_peak = det_state.peak.copy()
+    cap = 0  # accepted windows of a neuron are more than win steps apart
+    for d in range(n_det):
+        cap += (det_off[d + 1] - det_off[d]) * (n_steps // (int(det_table[d, 3]) + 1) + 2)
+    w_det = np.empty(cap, np.int64)
+    w_start = np.empty(cap, np.int64)
+    w_neuron = np.empty(cap, np.int64)
+    w_peak = np.empty(cap)
+    n_win = 0
     for k in range(n_steps):
         t = state.step + k
         # 1. membranes, population by population
         for p in range(n_lif):
-            prm = lif_row(net.lif_table, p)
-            a = net.lif_off[p]
-            b = net.lif_off[p + 1]
+            prm = lif_row(lif_tab, p)
+            a = lif_off[p]
+            b = lif_off[p + 1]
             n = b - a
-            g0 = net.lif_grp_ptr[p]
-            g1 = net.lif_grp_ptr[p + 1]
+            g0 = lif_grp_ptr[p]
+            g1 = lif_grp_ptr[p + 1]
             if t > 0 and g1 - g0 == 1:  # one PSP group: current read in place, fused decay
-                o = net.grp_off[g0]
-                psp = PSPParams(net.grp_decay[g0, 0], net.grp_decay[g0, 1], 0.0)
-                lif_advance_psp(prm, psp, v, vf, a, b, slow, fast, o, free[p])
+                o = grp_off[g0]
+                psp = PSPParams(grp_decay[g0, 0], grp_decay[g0, 1], 0.0)
+                # lif_advance_psp(prm, psp, v, vf, a, b, slow, fast, o, True), written out:
+                # an inlined function takes a reference on each array argument at every
+                # call (two atomic operations each), which cost more than the loop. The free
+                # membranes are always advanced (a branch on a runtime flag here kept LLVM
+                # from vectorising the loop).
+                a0 = max(a, 0)
+                o0 = max(o, 0)
+                for j in range(n):
+                    s = o0 + j
+                    cur_j = slow[s] - fast[s]
+                    v[a0 + j] = lif_step(prm, v[a0 + j], cur_j)
+                    vf[a0 + j] = lif_step(prm, vf[a0 + j], cur_j)
+                    slow[s] *= psp.decay_slow
+                    fast[s] *= psp.decay_fast
             else:
                 if t > 0:  # the current of several groups (in group order), or none
                     if g1 > g0:
-                        o = max(net.grp_off[g0], 0)  # max: no wraparound test in the loop
+                        o = max(grp_off[g0], 0)  # max: no wraparound test in the loop
                         for j in range(n):
                             cur[j] = slow[o + j] - fast[o + j]
                     else:
                         for j in range(n):
                             cur[j] = 0.0
                     for g in range(g0 + 1, g1):
-                        o = max(net.grp_off[g], 0)
+                        o = max(grp_off[g], 0)
                         for j in range(n):
                             cur[j] += slow[o + j] - fast[o + j]
-                    lif_advance(prm, v, vf, a, b, cur, free[p])
+                    lif_advance(prm, v, vf, a, b, cur, True)
                 for g in range(g0, g1):
-                    o = net.grp_off[g]
-                    psp = PSPParams(net.grp_decay[g, 0], net.grp_decay[g, 1], 0.0)
+                    o = grp_off[g]
+                    psp = PSPParams(grp_decay[g, 0], grp_decay[g, 1], 0.0)
                     psp_decay(psp, slow, fast, o, o + n)
-            gid = net.lif_pop[p]
+            gid = lif_pop[p]
             lo_ev[gid] = count
-            nf = lif_fire(prm, v, a, b, fired, times)
+            a0 = max(a, 0)
+            nf = 0
+            for j in range(n):  # lif_fire's vectorised count, written out (see above)
+                nf += v[a0 + j] >= prm.threshold
             if nf > 0:
-                ev_steps, ev_neurons, count = _append(
-                    ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
+                nf = lif_fire(prm, v, a, b, fired, times)
+            if nf > 0:
+                count = _append(
+                    ev_steps, ev_neurons, ev_marks, count, t, pop_base[gid], fired, times, nf
                 )
+                if count < 0:
+                    overflow = True
+                    break
             hi_ev[gid] = count
+            for d in range(n_det):
+                if det_pop[d] == p:
+                    dp = DetectorParams(
+                        det_table[d, 0], det_table[d, 1], det_table[d, 2], int(det_table[d, 3])
+                    )
+                    # detect_step's first (vectorised) pass written out, so that the call
+                    # and its reference counts happen only at the steps with work
+                    o0 = max(det_off[d], 0)
+                    r = t % dp.win
+                    busy = 0
+                    for j in range(n):
+                        x = np.float32(vf[a0 + j])
+                        d_ring[r, o0 + j] = x
+                        d_peak[o0 + j] = max(d_peak[o0 + j], np.float64(x))
+                        up = np.float64(np.float32(v[a0 + j])) >= dp.level
+                        busy += (up & (t > d_end[o0 + j])) | (d_due[o0 + j] == t)
+                    if busy == 0:
+                        continue
+                    # the rest of detect_step (the neurons with work), written out too: as
+                    # a call it took 26 atomic reference counts at every such step
+                    win = dp.win
+                    busy = 0
+                    for j in range(n):  # branch-free compaction of the neurons with work
+                        scratch[busy] = j
+                        up = np.float64(np.float32(v[a0 + j])) >= dp.level
+                        busy += (up & (t > d_end[o0 + j])) | (d_due[o0 + j] == t)
+                    for e in range(busy):
+                        j = scratch[e]
+                        u = np.float64(np.float32(v[a0 + j]))
+                        row = o0 + j
+                        opens = u >= dp.level and t > d_end[row]
+                        c = d_count[row]
+                        h = d_head[row]
+                        if opens:  # a window opens at t
+                            slot = h + c
+                            if slot >= win:
+                                slot -= win
+                            d_start[row, slot] = t
+                            if c == 0:
+                                d_due[row] = t + win - 1
+                                d_peak[row] = np.float64(d_ring[r, row])
+                            c += 1
+                        if c > 0 and d_due[row] == t:  # the oldest window ends now
+                            t0 = d_start[row, h]
+                            u_max = d_peak[row]
+                            if abs(u_max - dp.threshold) <= dp.max_u:
+                                w_det[n_win] = d
+                                w_start[n_win] = t0
+                                w_neuron[n_win] = j
+                                w_peak[n_win] = u_max
+                                n_win += 1
+                                d_end[row] = t + 1
+                                c = 0
+                                h = 0
+                                d_due[row] = -1
+                            else:
+                                c -= 1
+                                h += 1
+                                if h >= win:
+                                    h -= win
+                                d_due[row] = d_start[row, h] + win - 1 if c > 0 else -1
+                                if c > 0:  # the next window's peak so far (rare)
+                                    q = d_start[row, h] % win
+                                    pk = -np.inf
+                                    for _ in range(t - d_start[row, h] + 1):
+                                        pk = max(pk, np.float64(d_ring[q, row]))
+                                        q += 1
+                                        if q == win:
+                                            q = 0
+                                    d_peak[row] = pk
+                        d_head[row] = h
+                        d_count[row] = c
+        if overflow:
+            break
         for p in range(n_w):
-            prm = wiener_row(net.w_table, p)
-            a = net.w_off[p]
-            b = net.w_off[p + 1]
+            prm = wiener_row(w_tab, p)
+            a = w_off[p]
+            b = w_off[p + 1]
             wiener_advance(prm, vw, noise, k, pend, a, b)
-            gid = net.w_pop[p]
+            gid = w_pop[p]
             lo_ev[gid] = count
             nf = wiener_fire(prm, vw, a, b, fired, times)
             if nf > 0:
-                ev_steps, ev_neurons, count = _append(
-                    ev_steps, ev_neurons, count, t, net.pop_base[gid], fired, times, nf
+                count = _append(
+                    ev_steps, ev_neurons, ev_marks, count, t, pop_base[gid], fired, times, nf
                 )
+                if count < 0:
+                    overflow = True
+                    break
             hi_ev[gid] = count
-        ev_marks = _grow(ev_marks, count)
-        # 2. jumps of the spikes of step t
+        if overflow:
+            break
+        # 2. jumps of the spikes of step t: the events of each population (a source's from
+        # its cursor, a neuron population's from this step's range), along their rows.
+        # _propagate's body is written out here, once: an inlined function takes a reference
+        # on each of its array arguments per call (two atomic operations each, per spike).
         for g in range(n_pops):
-            if net.pop_kind[g] == SOURCE:
-                q = net.pop_local[g]
-                e = cursor[q]
-                while e < src_ptr[q + 1] and src_steps[e] == t:
-                    src_marks[e] = _propagate(net, g, src_neurons[e], slow, fast, vw, pend)
-                    e += 1
-                cursor[q] = e
-            elif net.pop_proj_ptr[g + 1] > net.pop_proj_ptr[g]:
-                base = net.pop_base[g]
-                for e in range(lo_ev[g], hi_ev[g]):
-                    ev_marks[e] = _propagate(net, g, ev_neurons[e] - base, slow, fast, vw, pend)
+            source = pop_kind[g] == SOURCE
+            if source:
+                q = pop_local[g]
+                e0 = cursor[q]
+                e1 = e0
+                while e1 < src_ptr[q + 1] and src_steps[e1] == t:
+                    e1 += 1
+                cursor[q] = e1
+                base = 0
+            else:
+                e0 = lo_ev[g]
+                e1 = hi_ev[g]
+                base = pop_base[g]
+            if pop_proj_ptr[g + 1] == pop_proj_ptr[g]:
+                continue
+            for e in range(e0, e1):
+                j = src_neurons[e] if source else ev_neurons[e] - base
+                mark = np.nan
+                for kk in range(pop_proj_ptr[g], pop_proj_ptr[g + 1]):
+                    io = proj_indptr_off[kk] + j
+                    so = proj_syn_off[kk]
+                    lo = max(so + indptr[io], 0)  # max: no wraparound tests in the loops
+                    hi = so + indptr[io + 1]
+                    if proj_kind[kk] == _PSP:
+                        for sy in range(hi - lo):
+                            psp_jump(slow, fast, tgt[lo + sy], amt[lo + sy])
+                    else:
+                        if proj_mark[kk] and hi > lo:
+                            mark = vw[tgt[lo]]
+                        for sy in range(hi - lo):
+                            pend[tgt[lo + sy]] += amt[lo + sy]
+                if source:
+                    src_marks[e] = mark
+                else:
+                    ev_marks[e] = mark
         # 3. traces
         for p in range(n_lif):
-            a = net.lif_off[p]
-            b = net.lif_off[p + 1]
+            a = lif_off[p]
+            b = lif_off[p + 1]
             if rec_v[p] >= 0:
                 _record(tr_v, v, a, b, rec_v[p], k)
             if rec_vf[p] >= 0:
                 _record(tr_vf, vf, a, b, rec_vf[p], k)
         for p in range(n_w):
             if rec_w[p] >= 0:
-                _record(tr_w, vw, net.w_off[p], net.w_off[p + 1], rec_w[p], k)
+                _record(tr_w, vw, w_off[p], w_off[p + 1], rec_w[p], k)
     for q in range(n_src):
-        if cursor[q] != src_ptr[q + 1]:
+        if cursor[q] != src_ptr[q + 1] and not overflow:
             raise ValueError("source events outside the steps simulated")
     new = EngineState(v, vf, slow, fast, vw, pend, state.step + n_steps)
     return (
@@ -719,4 +979,10 @@ def engine_kernel(
         tr_v,
         tr_vf,
         tr_w,
+        DetectorState(d_end, d_head, d_count, d_due, d_start, d_ring, d_peak),
+        w_det[:n_win].copy(),
+        w_start[:n_win].copy(),
+        w_neuron[:n_win].copy(),
+        w_peak[:n_win].copy(),
+        overflow,
     )

@@ -61,7 +61,10 @@ class Protocol:
         return {p: tuple(n for n in self.voltage_names[p] if n in ns) for p, ns in out.items()}
 
     def chunks(
-        self, chunk_steps: int | None = None, voltages: bool | set[str] = False
+        self,
+        chunk_steps: int | None = None,
+        voltages: bool | set[str] = False,
+        windows: dict | None = None,
     ) -> Iterator[Chunk]:
         """Simulate the whole run from step 0, one chunk at a time.
 
@@ -72,6 +75,9 @@ class Protocol:
             a result.
         voltages : bool or set of str
             ``True`` for every trace in ``voltage_names``, or a set of ``"pop/name"``.
+        windows : dict of str to (str, wi.sim.detect.DetectorParams), optional
+            Near-threshold window detectors to run online, by key: ``(lif population,
+            constants)``; chunk ``windows[key]`` holds each one's accepted windows.
 
         Yields
         ------

@@ -132,7 +132,7 @@ def lif_table(params: list[LIFParams]) -> np.ndarray:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # no call (nor array reference counts) per use
 def lif_row(table, p):
     """Row ``p`` of a :func:`lif_table` as :class:`LIFParams` (the same float64 values)."""
     return LIFParams(

@@ -145,6 +145,26 @@ def _gap(rng, log_q):
 
 
 @njit(cache=True)
+def _fill_bernoulli(rng, log_q, idx, n_trials, start, units, steps, neurons, count):
+    """The geometric-gap loop of :func:`push_bernoulli` until the arrays are full or the
+    trials end; the arrays are never reassigned here (that kept the loop 3x slower).
+
+    Returns ``(idx, count, done)``: the trial index of the last event drawn (stored unless
+    done), the new count, and whether the trials ended."""
+    k = units.shape[0]
+    cap = steps.shape[0]
+    while count < cap:
+        idx = idx + 1.0 + _gap(rng, log_q)
+        if idx >= n_trials:
+            return idx, count, True
+        i = int(idx)
+        steps[count] = start + i // k
+        neurons[count] = units[i % k]
+        count += 1
+    return idx, count, False
+
+
+@njit(cache=True)
 def push_bernoulli(rng, p, start, n_steps, units, steps, neurons, count):
     """Append the events of independent Bernoulli(p)-per-step trains, sorted by (step, unit).
 
@@ -165,7 +185,7 @@ def push_bernoulli(rng, p, start, n_steps, units, steps, neurons, count):
     units : ndarray, shape (k,), int
         Unit ids of the trains, in the order of their trials within a step.
     steps, neurons : ndarray, int64 / int32
-        Event arrays holding ``count`` events; grown by :func:`push_event` when full.
+        Event arrays holding ``count`` events; replaced by larger ones (doubled) when full.
     count : int
         Number of events already in ``steps``/``neurons``.
 
@@ -180,14 +200,25 @@ def push_bernoulli(rng, p, start, n_steps, units, steps, neurons, count):
     n_trials = n_steps * k
     if p > 0.0 and n_trials > 0:
         log_q = math.log1p(-p) if p < 1.0 else -np.inf
-        idx = -1.0
-        while True:
-            idx = idx + 1.0 + _gap(rng, log_q)
-            if idx >= n_trials:
-                break
-            i = int(idx)
-            steps, neurons, count = push_event(steps, neurons, count, start + i // k, units[i % k])
+        idx, count, done = _fill_bernoulli(
+            rng, log_q, -1.0, n_trials, start, units, steps, neurons, count
+        )
+        while not done:  # full: grow and continue after the last event stored
+            steps, neurons = _grown(steps, neurons, count)
+            idx, count, done = _fill_bernoulli(
+                rng, log_q, idx, n_trials, start, units, steps, neurons, count
+            )
     return steps, neurons, count
+
+
+@njit(cache=True)
+def _grown(steps, units, count):
+    """Copies of the event arrays with twice the room (at least ``count + 16``)."""
+    bigger_s = np.empty(2 * count + 16, np.int64)
+    bigger_u = np.empty(2 * count + 16, np.int32)
+    bigger_s[:count] = steps[:count]
+    bigger_u[:count] = units[:count]
+    return bigger_s, bigger_u
 
 
 @njit(cache=True)

@@ -174,7 +174,7 @@ def psp_decay(params, slow, fast, lo, hi):
         psp_decay_at(params, slow, fast, lo + j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # no call (nor array reference counts) per use
 def psp_jump(slow, fast, j, amount):
     """Add one spike's jump ``amount`` (1/ms) to both states of neuron ``j``, in place."""
     slow[j] += amount

@@ -111,7 +111,7 @@ class EventSpool:
             if stop == start:
                 continue
             codes = np.fromfile(codes_path, np.int64)
-            order = np.argsort(codes % self.n, kind="stable")
+            order = np.argsort(_small_keys(codes % self.n, self.n), kind="stable")
             times[start:stop] = (codes[order] // self.n) * timestep_ms
             del codes
             for m, ds in mark_ds.items():
@@ -132,7 +132,7 @@ class EventSpool:
             for offset in range(0, self.total, _BLOCK_EVENTS):
                 codes = np.fromfile(self.path, np.int64, count=_BLOCK_EVENTS, offset=offset * 8)
                 group = np.searchsorted(bounds, codes % self.n, side="right") - 1
-                order = np.argsort(group, kind="stable")
+                order = np.argsort(_small_keys(group, n_groups), kind="stable")
                 cuts = np.searchsorted(group[order], np.arange(n_groups + 1))
                 marks = {
                     m: np.fromfile(p, np.float64, count=_BLOCK_EVENTS, offset=offset * 8)[order]
@@ -151,3 +151,9 @@ class EventSpool:
                 for f in mfh.values():
                     f.close()
         return paths
+
+
+def _small_keys(keys: np.ndarray, bound: int) -> np.ndarray:
+    """``keys`` (all in ``[0, bound)``) as uint16 when they fit: numpy's stable sort of 16-bit
+    keys is a radix sort, about 8x faster than on int64, and gives the same order."""
+    return keys.astype(np.uint16) if bound <= 1 << 16 else keys
