@@ -111,7 +111,16 @@ SELECTION = {
     "wi/infer/noise.py": ["test_infer_noise.py", "test_infer_driver.py"],
     "wi/infer/params.py": ["test_config.py", "faults/test_bad_config.py", "test_infer_driver.py"],
     "wi/autoencoder/model.py": ["test_autoencoder_model.py", "test_autoencoder_experiments.py"],
+    "wi/nwb/reader.py": ["test_nwb_reader.py", "test_nwb_infer.py", "test_truth_data.py"],
+    "wi/nwb/infer.py": ["test_nwb_infer.py", "test_bench_truth.py"],
+    "wi/nwb/export.py": ["test_nwb_export.py"],
+    "wi/bench_truth.py": ["test_bench_truth.py"],
+    "wi/infer/glm.py": ["test_infer_glm.py", "test_infer_metrics_detection.py"],
+    "wi/store/spool.py": ["test_store.py", "test_store_spool_keys.py", "test_record_spikes.py"],
 }
+#: Modules whose tests are exactly their SELECTION (their stem would match too many files:
+#: tests/test_*infer*.py is every inference test).
+ONLY_SELECTED = {"wi/nwb/infer.py"}
 
 # The mutation operators (cosmic-ray names). One natural replacement per site rather than all
 # eleven binary operators: the others are mostly type errors that cost a numba compile each.
@@ -426,7 +435,8 @@ def fresh_cache(pristine: Path, dest: Path, tree: Path, drop: set[str]) -> None:
 def selection(tree: Path, rel: str) -> list[str]:
     tests = tree / "tests"
     chosen = []
-    for pattern in SELECTION.get(rel, []) + [f"test_*{Path(rel).stem}*.py"]:
+    auto = [] if rel in ONLY_SELECTED else [f"test_*{Path(rel).stem}*.py"]
+    for pattern in SELECTION.get(rel, []) + auto:
         for path in sorted(tests.glob(pattern)):
             name = path.relative_to(tree).as_posix()
             if name not in chosen:

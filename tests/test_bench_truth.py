@@ -205,3 +205,234 @@ def test_method_that_cannot_work_is_refused(short, wi, tmp_path):
         pytest.skip("every registered method works on a recording")
     code, _, err = wi("bench-truth", rec, "-m", skipped[0], "--csv", out_csv, "-q")
     assert code == 2 and len(err.strip().splitlines()) == 1 and not out_csv.exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--timestep-ms", "0"], "positive finite"),
+        (["--timestep-ms", "-0.25"], "positive finite"),
+        (["--timestep-ms", "inf"], "positive finite"),
+        (["--pre", "0-10", "--post", "5-20"], "overlap"),
+    ],
+)
+def test_more_bad_input_one_line_nothing_written(short, wi, tmp_path, args, words):
+    rec, _ = short
+    before = rec.read_bytes()
+    code, _, err = wi("bench-truth", rec, "-m", "ccg", "--csv", tmp_path / "e.csv", "-q", *args)
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert words in err
+    assert list(tmp_path.iterdir()) == [] and rec.read_bytes() == before
+
+
+def test_output_files_that_clash_are_refused(short, wi, tmp_path):
+    """--csv naming the recording, --csv and -o the same file, -o naming the recording
+    (also with --force): one line, exit 2, the recording untouched."""
+    src, _ = short
+    rec = tmp_path / "rec.nwb"
+    rec.write_bytes(src.read_bytes())
+    before = rec.read_bytes()
+    cases = [
+        (["--csv", rec, "--force"], "would replace the recording"),
+        (["--csv", tmp_path / "x", "-o", tmp_path / "x"], "the same file"),
+        (["-o", rec, "--force", "--csv", tmp_path / "c.csv"], "is the input"),
+    ]
+    for args, words in cases:
+        code, _, err = wi("bench-truth", rec, "-m", "ccg", "-q", *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.nwb"]
+    assert rec.read_bytes() == before
+
+
+def test_run_file_kept_with_o_else_removed(short, wi, tmp_path, monkeypatch):
+    """-o keeps the run file (its stored final metrics are the CSV's); without -o the run
+    file goes to a temporary directory that is removed."""
+    import tempfile
+
+    from wi.store import open_run
+
+    rec, _ = short
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    code, _, err = wi("bench-truth", rec, "-m", "ccg", "--csv", tmp_path / "a.csv", "-q")
+    assert code == 0, err
+    assert list(scratch.iterdir()) == []  # the temporary run file is gone
+    code, _, err = wi(
+        "bench-truth", rec, "-m", "ccg", "--csv", tmp_path / "b.csv", "-o", tmp_path / "b.h5",
+        "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    (row,) = bench_truth.read_csv(tmp_path / "b.csv")
+    (first,) = bench_truth.read_csv(tmp_path / "a.csv")
+    first.pop("runtime_s")
+    assert first == {k: v for k, v in row.items() if k != "runtime_s"}  # deterministic
+    with open_run(tmp_path / "b.h5") as run:
+        (res,) = run.inference_results()
+        assert (res.projection, res.method) == (row["projection"], row["method"])
+        for n in bench_truth.metric_names():
+            if n in res.metrics:
+                np.testing.assert_equal(row[n], res.final_metric(n))
+
+
+def test_interrupted_bench_leaves_nothing(short, tmp_path, monkeypatch):
+    """Ctrl-C during the inference: no CSV, no run file (-o), no temporary file."""
+    from wi.nwb import reader
+
+    rec, _ = short
+    real = reader.Recording.chunks
+
+    def interrupted(self, *args, **kwargs):
+        for i, chunk in enumerate(real(self, *args, **kwargs)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    monkeypatch.setattr(reader.Recording, "chunks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench_truth.bench(
+            rec, methods=["ccg"], csv_path=tmp_path / "c.csv", output=tmp_path / "r.h5"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_final_metrics_filled_from_the_run_file(short, tmp_path):
+    """Rows missing a metric get the stored final_<name>, else the last value of its history,
+    else NaN; rows with every metric are left as they are (the run file is not opened)."""
+    from wi.store import open_run
+
+    rec, _ = short
+    run_path = tmp_path / "r.h5"
+    bench_truth.bench(rec, methods=["ccg"], csv_path=tmp_path / "c.csv", output=run_path)
+    names = ("cosine", "auc_roc", "pearson_r", "no_such_metric")
+    full = [dict.fromkeys(names, 0.5)]
+    bench_truth._final_metrics(tmp_path / "absent.h5", full, names)  # not opened
+    assert full == [dict.fromkeys(names, 0.5)]
+    with h5py.File(run_path, "r+") as f:
+        g = f["inference/units_units/ccg"]
+        stored_auc = float(g.attrs["final_auc_roc"])
+        last_r = float(g["metrics/pearson_r"][-1])
+        del g.attrs["final_pearson_r"]  # only the history is left for pearson_r
+        g.attrs["final_auc_roc"] = 0.123  # the attribute wins over the history
+    rows = [
+        {"projection": "units_units", "method": "ccg", "cosine": 7.0},
+        {"projection": "nope", "method": "ccg"},
+    ]
+    bench_truth._final_metrics(run_path, rows, names)
+    assert rows[0]["cosine"] == 7.0  # present: kept, the next ones filled
+    assert np.isnan(rows[0]["no_such_metric"])
+    assert rows[0]["auc_roc"] == 0.123 and stored_auc != 0.123
+    np.testing.assert_equal(rows[0]["pearson_r"], last_r)
+    assert all(np.isnan(rows[1][n]) for n in names)  # no such result
+    with open_run(run_path) as run:
+        assert [r.method for r in run.inference_results()] == ["ccg"]
+
+
+def test_library_defaults_no_clobber_and_quiet(short, tmp_path, monkeypatch):
+    """bench() without ``force`` refuses an existing CSV; without ``quiet`` shows no bar."""
+    from wi.nwb import infer as infer_mod
+
+    rec, _ = short
+    seen = []
+    real = infer_mod.progress
+
+    def spy(*args, quiet, **kwargs):
+        seen.append(quiet)
+        return real(*args, quiet=quiet, **kwargs)
+
+    monkeypatch.setattr(infer_mod, "progress", spy)
+    out_csv = tmp_path / "c.csv"
+    bench_truth.bench(rec, methods=["ccg"], csv_path=out_csv)
+    assert seen == [True]
+    before = out_csv.read_bytes()
+    with pytest.raises(bench_truth.UserError, match="exists"):
+        bench_truth.bench(rec, methods=["ccg"], csv_path=out_csv)
+    assert out_csv.read_bytes() == before and seen == [True]
+
+
+def test_cli_shows_a_bar_unless_quiet_and_stores_the_command(short, wi, tmp_path, monkeypatch):
+    """``wi bench-truth`` (no -q) asks for a progress bar, -q does not; the run file kept with
+    -o stores the command as typed; the table's title names the recording and projection."""
+    from wi.nwb import infer as infer_mod
+
+    rec, _ = short
+    seen = []
+    real = infer_mod.progress
+
+    def spy(*args, quiet, **kwargs):
+        seen.append(quiet)
+        return real(*args, quiet=quiet, **kwargs)
+
+    monkeypatch.setattr(infer_mod, "progress", spy)
+    run_path = tmp_path / "r.h5"
+    args = ["bench-truth", rec, "-m", "ccg", "--csv", tmp_path / "a.csv", "-o", run_path]
+    code, out, err = wi(*args)
+    assert code == 0, err
+    code, _, err = wi("bench-truth", rec, "-m", "ccg", "--csv", tmp_path / "b.csv", "-q")
+    assert code == 0, err
+    assert seen == [False, True]
+    assert f"bench-truth {rec.name} (units_units)" in out
+    with h5py.File(run_path, "r") as f:
+        command = f.attrs["command"]
+    assert command.startswith("wi bench-truth ") and "-o" in command and str(rec) in command
+
+
+def test_long_lines_are_not_wrapped_in_a_log(short, wi, tmp_path):
+    """stdout is not a terminal: the csv line stays one line, however long its path."""
+    rec, _ = short
+    deep = tmp_path / ("d" * 120) / ("e" * 120)
+    deep.mkdir(parents=True)
+    out_csv = deep / "bench.csv"
+    code, out, err = wi("bench-truth", rec, "-m", "ccg", "--csv", out_csv, "-q")
+    assert code == 0, err
+    assert f"csv: {out_csv}\n" in out
+
+
+def test_notes_and_paths_are_printed_verbatim(short, wi, tmp_path, monkeypatch):
+    """Square brackets in a skip note or in the CSV path are text, not rich markup."""
+    from wi.nwb import infer as infer_mod
+
+    rec, _ = short
+    real = infer_mod.not_applicable
+
+    def fake(method, *args, **kwargs):
+        if method == "stdwi":
+            return "needs [bold]a fact[/bold] [x]"
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(infer_mod, "not_applicable", fake)
+    out_dir = tmp_path / "[b]runs[i]"
+    out_dir.mkdir()
+    code, out, err = wi("bench-truth", rec, "--csv", out_dir / "x.csv", "-q")
+    assert code == 0, err
+    assert "note: stdwi skipped: needs [bold]a fact[/bold] [x]\n" in out
+    assert f"csv: {out_dir / 'x.csv'}\n" in out
+
+
+def test_method_names_never_wrap(monkeypatch):
+    """In a narrow terminal the metric cells shrink, the method names stay whole."""
+    import io
+
+    from rich.console import Console
+
+    names = bench_truth.metric_names()
+    rows = [
+        {"method": m, "runtime_s": 1.0, **dict.fromkeys(names, 0.123456)}
+        for m in ("stdwi", "ccg", "a_long_method_name")
+    ]
+    buf = io.StringIO()
+    Console(file=buf, width=60, color_system=None).print(bench_truth.table(rows, "t"))
+    lines = buf.getvalue().splitlines()
+    for m in ("stdwi", "ccg", "a_long_method_name"):
+        assert any(re.search(rf"[│┃]\s*{m}\s*[│┃]", ln) for ln in lines), (m, buf.getvalue())
+
+
+def test_plain_lines_are_not_highlighted(short, wi, tmp_path, monkeypatch):
+    """With colours on (FORCE_COLOR), the csv line is printed as it is: no highlighting of
+    its numbers and path."""
+    rec, _ = short
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    out_csv = tmp_path / "run-2024-01-01" / "x1.csv"
+    code, out, err = wi("bench-truth", rec, "-m", "ccg", "--csv", out_csv, "-q")
+    assert code == 0, err
+    assert f"\ncsv: {out_csv}\n" in out

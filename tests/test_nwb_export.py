@@ -37,10 +37,12 @@ projections:
             weights: {{dist: lognormal, mean: 2.5, sd: 1.25}}}}
   inh_exc: {{pre: inh, post: exc, connectivity: {{rule: fixed_probability, p: 0.25}},
             weights: {{dist: lognormal, mean: 25.0, sd: 12.5, sign: negative}}}}
+  inh_inh: {{pre: inh, post: inh, connectivity: {{rule: fixed_probability, p: 0.5}},
+            weights: {{dist: lognormal, mean: 10.0, sd: 5.0, sign: negative}}}}
 synapse: {{tau_slow_ms: 10, tau_fast_ms: 3}}
 record: {{populations: [exc, inh], voltages: [], spikes: true}}
 infer:
-  projections: [exc_exc]
+  projections: [exc_exc, inh_exc, inh_inh]
   methods:
     stdwi: {{}}
 """
@@ -81,21 +83,35 @@ def test_units_truth_and_results_as_pynwb_reads_them(run):
                 t_s = np.asarray(units["spike_times"][offset[pop] + k])
                 np.testing.assert_allclose(t_s * 1000, t_ms, rtol=0, atol=1e-9)
         truth = nwb.scratch["ground_truth_connectivity"].to_dataframe()
-        assert set(truth["projection"]) == {"exc_exc", "inh_exc"}  # stim is not recorded
-        for name in ("exc_exc", "inh_exc"):
+        assert set(truth["projection"]) == {"exc_exc", "inh_exc", "inh_inh"}  # not stim's
+        for name in ("exc_exc", "inh_exc", "inh_inh"):
             proj = r.projection(name)
             rows = truth[truth["projection"] == name]
             np.testing.assert_array_equal(rows["pre_unit"], offset[proj.pre] + proj.pre_index)
             np.testing.assert_array_equal(rows["post_unit"], offset[proj.post] + proj.post_index)
             np.testing.assert_array_equal(rows["weight"], proj.weight)
-        (res,) = r.inference_results()
-        table = nwb.processing["wi_inference"]["exc_exc__stdwi"].to_dataframe()
-        np.testing.assert_array_equal(table["estimate"], res.final)
-        np.testing.assert_array_equal(table["exists"], res.exists)
-        np.testing.assert_array_equal(table["pre_unit"], res.pre_index)
+        results = {res.projection: res for res in r.inference_results()}
+        assert sorted(results) == ["exc_exc", "inh_exc", "inh_inh"]
+        for name, res in results.items():  # inh_exc: pre units start at row 12, post at 0
+            table = nwb.processing["wi_inference"][f"{name}__stdwi"].to_dataframe()
+            np.testing.assert_array_equal(table["estimate"], res.final)
+            np.testing.assert_array_equal(table["exists"], res.exists)
+            np.testing.assert_array_equal(table["pre_unit"], offset[res.pre] + res.pre_index)
+            np.testing.assert_array_equal(table["post_unit"], offset[res.post] + res.post_index)
         summary = nwb.processing["wi_inference"]["summary"].to_dataframe()
-        assert list(summary["table"]) == ["exc_exc__stdwi"]
-        assert summary["final_pearson_r"].iloc[0] == res.final_metric("pearson_r")
+        assert sorted(summary["table"]) == ["exc_exc__stdwi", "inh_exc__stdwi", "inh_inh__stdwi"]
+        for _, row in summary.iterrows():
+            res = results[row["projection"]]
+            assert row["table"] == f"{res.projection}__stdwi" and row["method"] == "stdwi"
+            assert (row["pre"], row["post"]) == (res.pre, res.post)
+            for m in res.metrics:
+                np.testing.assert_equal(row[f"final_{m}"], res.final_metric(m))
+        # time: the step's start in s; the units' resolution is the time step; every unit
+        # was observed for the whole run
+        assert units.resolution == 0.25 / 1000
+        duration_s = r.attrs["duration_ms"] / 1000
+        for k in range(16):
+            np.testing.assert_array_equal(units["obs_intervals"][k], [[0.0, duration_s]])
         created = r.attrs["created_utc"]
         assert nwb.session_start_time == datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(
             tzinfo=UTC
@@ -179,3 +195,175 @@ def test_no_clobber_force_and_errors(run, tmp_path):
         export_run(no_spikes, tmp_path / "y.nwb")
     assert e.value.file == str(no_spikes)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nospikes.h5", "x.nwb"]
+
+
+def _edited_copy(run_path, dst, *, drop=(), attrs=None):
+    """A copy of the run file without the groups ``drop`` and with root ``attrs`` changed
+    (None deletes one)."""
+    import shutil
+
+    shutil.copyfile(run_path, dst)
+    with h5py.File(dst, "r+") as f:
+        for g in drop:
+            del f[g]
+        for k, v in (attrs or {}).items():
+            if v is None:
+                del f.attrs[k]
+            else:
+                f.attrs[k] = v
+    return dst
+
+
+@pytest.mark.parametrize("created", [None, "yesterday"])
+def test_start_time_without_a_creation_time_is_the_epoch(run, tmp_path, created):
+    """A run file without a readable ``created_utc``: session start (time 0) 1970-01-01."""
+    src = _edited_copy(run[0], tmp_path / "r.h5", attrs={"created_utc": created})
+    out = export_run(src, tmp_path / "r.nwb")
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert nwb.session_start_time == datetime(1970, 1, 1, tzinfo=UTC)
+        assert nwb.identifier == f"wi:r.h5:{created or 'unknown'}"
+
+
+def test_run_without_network_or_results_exports_units_only(run, tmp_path):
+    src = _edited_copy(run[0], tmp_path / "r.h5", drop=("network", "inference"))
+    out = export_run(src, tmp_path / "r.nwb")
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert len(nwb.units) == 16
+        assert "ground_truth_connectivity" not in nwb.scratch
+        assert "wi_inference" not in nwb.processing
+    with warnings.catch_warnings():  # read back: no truth, nothing scored
+        warnings.simplefilter("ignore")
+        back, rows = infer_recording(out, methods=["stdwi"], output=tmp_path / "b.h5")
+    assert np.isnan(rows[0]["pearson_r"])
+
+
+def test_interrupted_export_leaves_nothing(run, tmp_path, monkeypatch):
+    """Ctrl-C while the NWB file is written: no output, no temporary file; an existing
+    output (--force) untouched; the run file unchanged."""
+    from pynwb import NWBHDF5IO as IO
+
+    run_path = run[0]
+    before = hashlib.sha256(run_path.read_bytes()).hexdigest()
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(IO, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_run(run_path, tmp_path / "a.nwb")
+    (tmp_path / "b.nwb").write_bytes(b"keep")
+    with pytest.raises(KeyboardInterrupt):
+        export_run(run_path, tmp_path / "b.nwb", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.nwb"]
+    assert (tmp_path / "b.nwb").read_bytes() == b"keep"
+    assert hashlib.sha256(run_path.read_bytes()).hexdigest() == before
+
+
+def test_output_is_the_run_file_under_another_name(run, tmp_path):
+    link = tmp_path / "alias.nwb"
+    link.symlink_to(run[0])
+    with pytest.raises(UserError, match="is the input"):
+        export_run(run[0], link, force=True)
+    assert link.is_symlink() and h5py.is_hdf5(run[0])
+
+
+def test_metadata_names_the_run(run):
+    """session_description and notes carry the run's kind and command."""
+    run_path, nwb_path = run
+    with open_run(run_path) as r, NWBHDF5IO(str(nwb_path), "r") as io:
+        nwb = io.read()
+        command = r.attrs["command"]
+        command = command.decode() if isinstance(command, bytes) else str(command)
+        assert command and command in nwb.notes and command in nwb.session_description
+        assert nwb.session_description.startswith("wi network run (")
+        assert nwb.subject.subject_id == f"wi-network-seed-{r.attrs['seed']}"
+
+
+def test_population_without_spikes_is_left_out_with_its_pairs(run, tmp_path):
+    """inh's spikes not stored: the units are exc's only, and the truth and the results of
+    every projection touching inh (inh_exc, as pre) are left out."""
+    src = _edited_copy(
+        run[0],
+        tmp_path / "r.h5",
+        drop=("populations/inh/spike_times", "populations/inh/spike_times_index"),
+    )
+    with h5py.File(src, "r+") as f:
+        f["populations/inh"].attrs["spikes_stored"] = False
+    out = export_run(src, tmp_path / "r.nwb")
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert list(nwb.units["population"][:]) == ["exc"] * 12
+        truth = nwb.scratch["ground_truth_connectivity"].to_dataframe()
+        assert set(truth["projection"]) == {"exc_exc"}
+        assert truth["pre_unit"].max() < 12 and truth["post_unit"].max() < 12
+        module = nwb.processing["wi_inference"]
+        assert sorted(module.data_interfaces) == ["exc_exc__stdwi", "summary"]
+        assert list(module["summary"]["table"][:]) == ["exc_exc__stdwi"]
+
+
+def test_results_after_a_left_out_one_are_kept(run, tmp_path):
+    """exc's spikes not stored: exc_exc and inh_exc (read first) are left out, inh_inh (read
+    after them) is exported with inh's units renumbered from 0."""
+    src = _edited_copy(
+        run[0],
+        tmp_path / "r.h5",
+        drop=("populations/exc/spike_times", "populations/exc/spike_times_index"),
+    )
+    with h5py.File(src, "r+") as f:
+        f["populations/exc"].attrs["spikes_stored"] = False
+    out = export_run(src, tmp_path / "r.nwb")
+    with open_run(src) as r, NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert [res.projection for res in r.inference_results()][-1] == "inh_inh"
+        (res,) = [res for res in r.inference_results() if res.projection == "inh_inh"]
+        assert list(nwb.units["population"][:]) == ["inh"] * 4
+        truth = nwb.scratch["ground_truth_connectivity"].to_dataframe()
+        assert set(truth["projection"]) == {"inh_inh"}
+        module = nwb.processing["wi_inference"]
+        assert sorted(module.data_interfaces) == ["inh_inh__stdwi", "summary"]
+        table = module["inh_inh__stdwi"].to_dataframe()
+        np.testing.assert_array_equal(table["pre_unit"], res.pre_index)
+        np.testing.assert_array_equal(table["estimate"], res.final)
+
+
+def test_bad_inputs_one_error_no_file(run, tmp_path):
+    """An incomplete run, an NWB file given as the run, a missing run, an output "directory"
+    that is a file: each a UserError naming the file, and nothing written."""
+    run_path, nwb_path = run
+    incomplete = _edited_copy(run_path, tmp_path / "inc.h5", attrs={"status": "incomplete"})
+    cases = [
+        (incomplete, tmp_path / "a.nwb", incomplete),
+        (nwb_path, tmp_path / "b.nwb", nwb_path),
+        (tmp_path / "missing.h5", tmp_path / "c.nwb", tmp_path / "missing.h5"),
+        (run_path, incomplete / "d.nwb", incomplete),  # "directory" is a file
+    ]
+    for src, out, named in cases:
+        with pytest.raises(UserError) as e:
+            export_run(src, out)
+        assert e.value.file == str(named), (src, e.value)
+        assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inc.h5"]
+
+
+@pytest.mark.parametrize("bad", ["nan", "unsorted"])
+def test_corrupt_spikes_are_refused_before_writing(run, tmp_path, bad):
+    """Spike times that are not finite or not sorted within a neuron: a UserError naming the
+    population's dataset, no NWB file."""
+    src = _edited_copy(run[0], tmp_path / "r.h5")
+    with h5py.File(src, "r+") as f:
+        t = f["populations/inh/spike_times"]
+        ends = f["populations/inh/spike_times_index"][()]
+        k = int(np.flatnonzero(np.diff(np.concatenate([[0], ends])) >= 2)[0])  # 2+ spikes
+        first = 0 if k == 0 else int(ends[k - 1])
+        values = t[()]
+        if bad == "nan":
+            values[first] = np.nan
+        else:
+            values[first] = values[first + 1] + 0.25  # one step after the neuron's next spike
+        t[...] = values
+    with pytest.raises(UserError) as e:
+        export_run(src, tmp_path / "r.nwb")
+    assert e.value.key.startswith("/populations/inh/spike_times"), e.value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]

@@ -150,6 +150,13 @@ def infer_recording(
         else:
             post_name = pre_name
         name = f"{pre_name}_{post_name}"
+        if same and len(pre_units) == 1:
+            raise UserError(
+                f"no candidate pair: --pre and --post select the same single unit "
+                f"({pre_units[0]}), and a unit's connection to itself is never inferred",
+                file=path,
+                key="--post",
+            )
         n_steps = rec.n_steps(dt)
         duration_ms = n_steps * dt
         cfg = _config(path, dt, duration_ms, overrides, infer_config)
