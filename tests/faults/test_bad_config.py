@@ -577,7 +577,11 @@ print(json.dumps([memory.estimate(cfg.memory_terms())[0], peak]))
 @pytest.mark.parametrize(
     "raw",
     [
-        {"kind": "lif_feedforward", "duration_ms": 500, "network": {"n_input": 4000, "n_output": 1000}},
+        {
+            "kind": "lif_feedforward",
+            "duration_ms": 500,
+            "network": {"n_input": 4000, "n_output": 1000},
+        },
         {"kind": "wiener", "duration_ms": 500, "network": {"n_pairs": 10000}},
     ],
     ids=["lif", "wiener"],
