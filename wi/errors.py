@@ -49,13 +49,26 @@ def require_file(path: str | os.PathLike, what: str) -> None:
         raise UserError(f"is a directory, expected {what}", file=path)
 
 
-def require_writable_dir(directory: str | os.PathLike) -> None:
-    """Create ``directory`` if needed; raise a UserError if it cannot hold new files."""
+def require_writable_dir(directory: str | os.PathLike, *, create: bool = True) -> None:
+    """Raise a UserError if ``directory`` cannot hold new files. With ``create`` it is made
+    now if missing; without, only checked: its nearest existing ancestor must be a writable
+    directory (the writer makes the rest when it writes, so a command that fails before
+    writing leaves no empty directory behind)."""
     from pathlib import Path
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError("output directory is a file", file=directory)
+    if not create:
+        existing = directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"cannot create output directory: {existing} is a file", file=directory)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot create output directory: {existing} is not writable",
+                            file=directory)  # fmt: skip
+        return
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -64,11 +64,8 @@ import math
 
 import numpy as np
 
-NAMES = ("pearson_r", "sign_accuracy", "cosine", "rmse_scaled")
-#: Detection metrics (synapses vs sampled absent pairs), NaN without absent pairs.
-DETECTION = ("auc_roc", "auc_pr", "mcc", "f1")
-#: Every metric of a session's history, in order.
-ALL_NAMES = NAMES + DETECTION
+from wi.infer.names import ALL_NAMES, DETECTION, NAMES  # noqa: F401 (re-exported here)
+
 R_LEVEL = 0.9  # the level of the ``time_to_r90_ms`` attribute
 
 

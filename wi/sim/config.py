@@ -184,7 +184,7 @@ class _WithInfer(RunBase):
         """Spikes added by observation noise per 1000 ms block (at a nominal rate); the
         history's check times and per-check scores (Python floats in lists) per method."""
         added = self.observation_noise.add_fraction * n_neurons * _NOMINAL_RATE_HZ
-        from wi.infer.metrics import ALL_NAMES  # no numba: metrics compiles its kernels lazily
+        from wi.infer.names import ALL_NAMES  # (no numpy import: wi validate stays light)
 
         # per check: the time and every score of ALL_NAMES, about 32 B per float held in a
         # Python list

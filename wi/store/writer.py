@@ -76,7 +76,7 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
         raise UserError("is a directory; give a file name (e.g. DIR/run.h5)", file=path)
     if path.exists() and not force:
         raise UserError("exists; use --force to overwrite it", file=path)
-    require_writable_dir(path.parent if str(path.parent) else Path("."))
+    require_writable_dir(path.parent if str(path.parent) else Path("."), create=False)
     return path
 
 
@@ -190,6 +190,7 @@ def atomic_path(
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)  # checked by check_output, made when writing
     fd, tmp = tempfile.mkstemp(prefix=temp_name(target), suffix=".tmp", dir=parent)
     os.close(fd)
     tmp = Path(tmp)
