@@ -77,7 +77,7 @@ def commands(directory: Path) -> list[list[str]]:
             "-o",
             str(directory / "ei_network.h5"),
             *["-q", "--force", "--set", "duration_ms=200"],
-            *["-m", "stdwi", "-m", "akrout", "-m", "rdd", "-m", "ccg"],
+            *["-m", "stdwi", "-m", "akrout", "-m", "rdd", "-m", "ccg", "-m", "glm"],
         ],
         [
             "autoencoder",
