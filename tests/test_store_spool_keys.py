@@ -47,3 +47,23 @@ def test_small_keys_only_below_the_bound():
     keys = np.array([0, 5, 65_535])
     assert spool._small_keys(keys, 65_536).dtype == np.uint16
     assert spool._small_keys(keys + 1, 65_537).dtype == keys.dtype
+
+
+def test_mark_datasets_keep_their_attributes(tmp_path):
+    """A population's per-spike marks are written with the attributes they were declared with
+    (e.g. their units), also when the spool is finished in several neuron groups."""
+    n_steps = 200
+    steps = np.arange(0, n_steps, 2, dtype=np.int64)
+    neurons = steps % 5
+    path = tmp_path / "r.h5"
+    attrs = {"kind": "test", "seed": 1, "timestep_ms": DT, "duration_ms": n_steps * DT}
+    with store.RunWriter(path, config_yaml="kind: test\n", attrs=attrs, command="t",
+                         n_steps=n_steps) as w:  # fmt: skip
+        w.add_population("a", 5, marks={"m": {"units": "mV", "note": "target"}})
+        w.append(Chunk(0, n_steps, DT, {"a": SpikeEvents(steps, neurons)}, {},
+                       {"a": {"m": steps * 0.5}}))  # fmt: skip
+    with store.open_run(path) as run:
+        ds = run.h5["populations/a/m"]
+        assert dict(ds.attrs) == {"units": "mV", "note": "target"}
+        ends = run.h5["populations/a/spike_times_index"][()]
+        np.testing.assert_array_equal(ds[: ends[0]], steps[neurons == 0] * 0.5)
