@@ -116,6 +116,7 @@ SELECTION = {
     "wi/nwb/export.py": ["test_nwb_export.py"],
     "wi/bench_truth.py": ["test_bench_truth.py"],
     "wi/infer/glm.py": ["test_infer_glm.py", "test_infer_metrics_detection.py"],
+    "wi/infer/names.py": ["test_infer_metrics_detection.py", "test_config.py", "test_show.py"],
     "wi/store/spool.py": ["test_store.py", "test_store_spool_keys.py", "test_record_spikes.py"],
 }
 #: Modules whose tests are exactly their SELECTION (their stem would match too many files:
