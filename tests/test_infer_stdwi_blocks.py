@@ -1,5 +1,5 @@
 """STDWI on every pair (a dense projection) runs one cache block of pre neurons at a time
-(:func:`wi.infer.stdwi._dense_blocked`): the block size must change no number. Oracles: the
+(:func:`wi.infer.stdwi.stdwi_kernel`): the block size must change no number. Oracles: the
 per-step definitions (traces decayed at every step, written out below), and the sparse-pair
 event loop of the same kernel."""
 

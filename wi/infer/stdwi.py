@@ -79,7 +79,7 @@ from wi.infer.params import STDWIParams
 RENORM = 300.0
 
 
-#: Bytes of estimate one block of :func:`_dense_blocked` holds (a block's columns stay in cache).
+#: Bytes of estimate one block of :func:`stdwi_kernel` holds (a block's columns stay in cache).
 BLOCK_BYTES = 1 << 22
 
 
@@ -153,10 +153,20 @@ def _lazy_sum(a_g, total, scaled, last, t, e):
 def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     """Process the events of one chunk in step order (state arrays updated in place).
 
+    One event loop for every pair set. The pairs of different pre neurons never interact, so
+    the chunk's events can be replayed for each block of ``params.block_pre`` pre neurons (its
+    own pre events, every post event). With every pair learnt (``dense_rows``) that keeps the
+    block's columns of the estimate in cache while the post spikes sweep over them, and each
+    post spike updates a contiguous row segment from the drive of the block's pre neurons;
+    otherwise there is one block and a post spike updates its learnt pairs (``pre_of``). The
+    renormalisation steps and decay factors come from all events at once
+    (:func:`_event_factors`), so neither the block size nor the chunking changes a number.
+
     Parameters
     ----------
     params : KernelParams
-        Learning rate, trace amplitudes, time constants in steps, decay, trace variant.
+        Learning rate, trace amplitudes, time constants in steps, decay, trace variant,
+        ``dense_rows`` and ``block_pre``.
     state : State
         Estimate by post neuron, lazy traces and sums (n_pre,), ``ref_step`` (1,) int64.
     in_steps, in_neurons : ndarray, shape (n_in_events,), int64
@@ -164,73 +174,98 @@ def stdwi_kernel(params, state, in_steps, in_neurons, out_steps, out_neurons):
     out_steps, out_neurons : ndarray, shape (n_out_events,), int64
         Post spike steps (sorted) and neuron indices (in ``[0, n_post)``).
     """
-    if params.dense_rows:
-        _dense_blocked(params, state, in_steps, in_neurons, out_steps, out_neurons)
-        return
     w, pre_of, post_indptr = state.weights, state.pre_of, state.post_indptr
     xf, xs, sf, ss, last = state.x_fast, state.x_slow, state.sum_fast, state.sum_slow, state.last
     ref = state.ref_step
-    lr, decay, nearest = params.learning_rate, params.decay, params.nearest
+    lr, decay, nearest, dense = (
+        params.learning_rate,
+        params.decay,
+        params.nearest,
+        params.dense_rows,
+    )
     a_f, a_s = params.a_fast, params.a_slow
     tf, ts = params.tau_fast_steps, params.tau_slow_steps
     ag_f = a_f / (1.0 - math.exp(-1.0 / tf))
     ag_s = a_s / (1.0 - math.exp(-1.0 / ts))
-    horizon = RENORM * tf
-    n_in, n_out = len(in_steps), len(out_steps)
     n_pre = len(xf)
-    a, b = 0, 0
-    while a < n_in or b < n_out:
-        t = in_steps[a] if a < n_in else out_steps[b]
-        if b < n_out and out_steps[b] < t:
-            t = out_steps[b]
-        if t - ref[0] > horizon:
-            rf = math.exp(-(t - ref[0]) / tf)
-            rs = math.exp(-(t - ref[0]) / ts)
-            for j in range(n_pre):
-                xf[j] *= rf
-                xs[j] *= rs
-            ref[0] = t
-        k = t - ref[0]
-        if a < n_in and in_steps[a] == t:
-            inv_f = math.exp(k / tf)
-            inv_s = math.exp(k / ts)
-            e_f = math.exp(-k / tf)
-            e_s = math.exp(-k / ts)
-            while a < n_in and in_steps[a] == t:
-                _pre_spike(
-                    in_neurons[a],
-                    t,
-                    inv_f,
-                    inv_s,
-                    e_f,
-                    e_s,
-                    a_f,
-                    a_s,
-                    ag_f,
-                    ag_s,
-                    xf,
-                    xs,
-                    sf,
-                    ss,
-                    last,
-                    nearest,
-                )
-                a += 1
-        if b < n_out and out_steps[b] == t:
-            e_f = math.exp(-k / tf)
-            e_s = math.exp(-k / ts)
-            while b < n_out and out_steps[b] == t:
-                i = out_neurons[b]
-                for p in range(post_indptr[i], post_indptr[i + 1]):
-                    j = pre_of[p]
-                    if nearest:
-                        d = _nearest_drive(
-                            last[j], xf[j], xs[j], sf[j], ss[j], t, e_f, e_s, a_f, a_s, ag_f, ag_s
-                        )
+    n_in, n_out = len(in_steps), len(out_steps)
+    ref0 = ref[0]
+    renorm, in_f, in_s, out_f, out_s = _event_factors(
+        ref0, RENORM * tf, tf, ts, in_steps, out_steps
+    )
+    n_renorm = len(renorm)
+    bs = max(1, min(params.block_pre if dense else n_pre, n_pre))
+    n_blocks = (n_pre + bs - 1) // bs
+    # the pre events of each block, in time order (a stable counting sort by block)
+    start = np.zeros(n_blocks + 1, np.int64)
+    for a in range(n_in):
+        start[in_neurons[a] // bs + 1] += 1
+    for q in range(n_blocks):
+        start[q + 1] += start[q]
+    fill = start[:-1].copy()
+    order = np.empty(n_in, np.int64)
+    for a in range(n_in):
+        q = in_neurons[a] // bs
+        order[fill[q]] = a
+        fill[q] += 1
+    drive = np.empty(bs if dense else 0)
+    for q in range(n_blocks):
+        j0 = q * bs
+        j1 = min(n_pre, j0 + bs)
+        r, t0 = 0, ref0
+        e, e_end, b = start[q], start[q + 1], 0
+        while e < e_end or b < n_out:
+            t = in_steps[order[e]] if e < e_end else out_steps[b]
+            if b < n_out and out_steps[b] < t:
+                t = out_steps[b]
+            if r < n_renorm and renorm[r] <= t:  # the block's pending renormalisations
+                r, t0 = _renormalise(renorm, r, t0, t, tf, ts, xf, xs, j0, j1)
+            while e < e_end and in_steps[order[e]] == t:
+                a = order[e]
+                _pre_spike(in_neurons[a], t, in_f[a, 0], in_s[a, 0], in_f[a, 1], in_s[a, 1],
+                           a_f, a_s, ag_f, ag_s, xf, xs, sf, ss, last, nearest)  # fmt: skip
+                e += 1
+            if b < n_out and out_steps[b] == t:
+                e_f, e_s = out_f[b], out_s[b]
+                if dense:  # the drive of the block's pre neurons, once for this step
+                    _drive(drive, j0, j1, t, e_f, e_s, a_f, a_s, ag_f, ag_s, xf, xs, sf, ss,
+                           last, nearest)  # fmt: skip
+                while b < n_out and out_steps[b] == t:
+                    i = out_neurons[b]
+                    if dense:  # post i's pre neurons are 0 .. n_pre - 1
+                        row = i * n_pre
+                        seg = w[row + j0 : row + j1]  # a view, indexed from 0: vectorised
+                        for j in range(j1 - j0):
+                            seg[j] += lr * (drive[j] - decay * seg[j])
                     else:
-                        d = xf[j] * e_f - xs[j] * e_s
-                    w[p] += lr * (d - decay * w[p])
-                b += 1
+                        for p in range(post_indptr[i], post_indptr[i + 1]):
+                            j = pre_of[p]
+                            if nearest:
+                                d = _nearest_drive(last[j], xf[j], xs[j], sf[j], ss[j], t, e_f,
+                                                   e_s, a_f, a_s, ag_f, ag_s)  # fmt: skip
+                            else:
+                                d = xf[j] * e_f - xs[j] * e_s
+                            w[p] += lr * (d - decay * w[p])
+                    b += 1
+        if r < n_renorm:  # renormalisations after the block's last event
+            _renormalise(renorm, r, t0, renorm[-1], tf, ts, xf, xs, j0, j1)
+    if n_renorm:
+        ref[0] = renorm[-1]
+
+
+@njit(cache=True)
+def _renormalise(renorm, r, t0, t, tf, ts, xf, xs, j0, j1):
+    """Apply the renormalisations ``renorm[r:]`` up to step t to the traces of pre neurons
+    ``j0 .. j1 - 1`` (T0 moves from ``t0``). Returns the next ``(r, t0)``."""
+    while r < len(renorm) and renorm[r] <= t:
+        rf = math.exp(-(renorm[r] - t0) / tf)
+        rs = math.exp(-(renorm[r] - t0) / ts)
+        for j in range(j0, j1):
+            xf[j] *= rf
+            xs[j] *= rs
+        t0 = renorm[r]
+        r += 1
+    return r, t0
 
 
 @njit(cache=True)
@@ -294,108 +329,6 @@ def _event_factors(ref0, horizon, tf, ts, in_steps, out_steps):
                 out_f[b], out_s[b] = f1, s1
                 b += 1
     return renorm[:n_renorm], in_f, in_s, out_f, out_s
-
-
-@njit(cache=True)
-def _dense_blocked(params, state, in_steps, in_neurons, out_steps, out_neurons):
-    """:func:`stdwi_kernel` when every pair is learnt, one block of pre neurons at a time.
-
-    The pairs of different pre neurons never interact, so the chunk's events are replayed
-    for each block of ``params.block_pre`` pre neurons (its own pre events, every post event):
-    the block's columns of the estimate stay in cache while the post spikes sweep over them,
-    instead of every post spike streaming a whole row of n_pre values from memory. The
-    renormalisation steps and decay factors are computed once for all blocks from all events
-    (:func:`_event_factors`), so every number is the one the unblocked loop computes: the
-    block size changes no result.
-    """
-    w = state.weights
-    xf, xs, sf, ss, last = state.x_fast, state.x_slow, state.sum_fast, state.sum_slow, state.last
-    ref = state.ref_step
-    lr, decay, nearest = params.learning_rate, params.decay, params.nearest
-    a_f, a_s = params.a_fast, params.a_slow
-    tf, ts = params.tau_fast_steps, params.tau_slow_steps
-    ag_f = a_f / (1.0 - math.exp(-1.0 / tf))
-    ag_s = a_s / (1.0 - math.exp(-1.0 / ts))
-    n_pre = len(xf)
-    n_in, n_out = len(in_steps), len(out_steps)
-    ref0 = ref[0]
-    renorm, in_f, in_s, out_f, out_s = _event_factors(
-        ref0, RENORM * tf, tf, ts, in_steps, out_steps
-    )
-    bs = max(1, min(params.block_pre, n_pre))
-    n_blocks = (n_pre + bs - 1) // bs
-    # the pre events of each block, in time order (a stable counting sort by block)
-    start = np.zeros(n_blocks + 1, np.int64)
-    for a in range(n_in):
-        start[in_neurons[a] // bs + 1] += 1
-    for q in range(n_blocks):
-        start[q + 1] += start[q]
-    fill = start[:-1].copy()
-    order = np.empty(n_in, np.int64)
-    for a in range(n_in):
-        q = in_neurons[a] // bs
-        order[fill[q]] = a
-        fill[q] += 1
-    drive = np.empty(bs)
-    for q in range(n_blocks):
-        j0 = q * bs
-        j1 = min(n_pre, j0 + bs)
-        r, t0 = 0, ref0
-        p, p_end, b = start[q], start[q + 1], 0
-        while p < p_end or b < n_out:
-            t = in_steps[order[p]] if p < p_end else out_steps[b]
-            if b < n_out and out_steps[b] < t:
-                t = out_steps[b]
-            while r < len(renorm) and renorm[r] <= t:  # the block's pending renormalisations
-                rf = math.exp(-(renorm[r] - t0) / tf)
-                rs = math.exp(-(renorm[r] - t0) / ts)
-                for j in range(j0, j1):
-                    xf[j] *= rf
-                    xs[j] *= rs
-                t0 = renorm[r]
-                r += 1
-            while p < p_end and in_steps[order[p]] == t:
-                a = order[p]
-                _pre_spike(
-                    in_neurons[a],
-                    t,
-                    in_f[a, 0],
-                    in_s[a, 0],
-                    in_f[a, 1],
-                    in_s[a, 1],
-                    a_f,
-                    a_s,
-                    ag_f,
-                    ag_s,
-                    xf,
-                    xs,
-                    sf,
-                    ss,
-                    last,
-                    nearest,
-                )
-                p += 1
-            if b < n_out and out_steps[b] == t:
-                e_f, e_s = out_f[b], out_s[b]
-                _drive(
-                    drive, j0, j1, t, e_f, e_s, a_f, a_s, ag_f, ag_s, xf, xs, sf, ss, last, nearest
-                )  # the drive of the block's pre neurons at this step
-                while b < n_out and out_steps[b] == t:
-                    row = out_neurons[b] * n_pre
-                    seg = w[row + j0 : row + j1]  # a view, indexed from 0: vectorised
-                    for j in range(j1 - j0):
-                        seg[j] += lr * (drive[j] - decay * seg[j])
-                    b += 1
-        while r < len(renorm):  # renormalisations after the block's last event
-            rf = math.exp(-(renorm[r] - t0) / tf)
-            rs = math.exp(-(renorm[r] - t0) / ts)
-            for j in range(j0, j1):
-                xf[j] *= rf
-                xs[j] *= rs
-            t0 = renorm[r]
-            r += 1
-    if len(renorm):
-        ref[0] = renorm[-1]
 
 
 @njit(cache=True)
